@@ -1,0 +1,93 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import Engine
+
+from dispatch.api.auth import ApiKeyMiddleware
+from dispatch.api.errors import describe
+from dispatch.api.purchase_orders import router as purchase_orders
+from dispatch.executor import RequestExecutor
+from dispatch.schemas import REQUEST_MODELS
+from dispatch.settings import DispatchSettings
+
+
+def create_app(
+    settings: DispatchSettings,
+    *,
+    engine: Engine,
+    executor: RequestExecutor,
+    run_executor: bool = True,
+    extra_lifespan: Any = None,
+) -> FastAPI:
+    """Build the ERP API. ``run_executor`` starts the request executor with the app."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if run_executor:
+            executor.start()
+        try:
+            if extra_lifespan is not None:
+                async with extra_lifespan(_app):
+                    yield
+            else:
+                yield
+        finally:
+            if run_executor:
+                executor.stop()
+
+    app = FastAPI(
+        title="dispatch ERP PurchaseOrder API",
+        version="1.0",
+        description="Seed 004 ERP interface. Every endpoint needs an API key: "
+        "`Authorization: Bearer <key>` or `X-Api-Key: <key>`.",
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.executor = executor
+    app.state.settings = settings
+    app.include_router(purchase_orders)
+
+    @app.exception_handler(RequestValidationError)
+    async def _shape(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        messages = describe(exc.errors())
+        return JSONResponse({"Message": messages[0] if messages else "invalid request",
+                             "Errors": messages}, status_code=422)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"Status": "ok"}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in REQUEST_MODELS.values():
+                _add_schema(components, model)
+            schema["components"]["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}}
+            schema["security"] = [{"bearer": []}, {"apiKey": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_values())
+    return app
+
+
+def _add_schema(components: dict[str, Any], model: type[BaseModel]) -> None:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in schema.pop("$defs", {}).items():
+        components.setdefault(name, definition)
+    components[model.__name__] = schema

@@ -1,0 +1,50 @@
+"""API-key check as a raw ASGI middleware, so a request without a valid key is refused
+(401) before its body is even read or parsed."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Iterable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/health"})
+UNAUTHORIZED = json.dumps({
+    "Message": "Authorization: missing or wrong API key",
+    "Errors": ["Authorization: send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>' "
+               "with a key listed in DISPATCH_API_KEYS"],
+}).encode()
+
+
+class ApiKeyMiddleware:
+    def __init__(self, app: ASGIApp, *, keys: Iterable[str]) -> None:
+        self.app = app
+        self.keys = [key.encode() for key in keys]
+
+    def _valid(self, presented: bytes | None) -> bool:
+        if not presented:
+            return False
+        ok = False
+        for key in self.keys:  # compare against all: no timing hint of which key matched
+            ok |= hmac.compare_digest(presented, key)
+        return ok
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        presented = None
+        for name, value in scope["headers"]:
+            if name == b"x-api-key":
+                presented = value.strip()
+            elif name == b"authorization" and value[:7].lower() == b"bearer ":
+                presented = value[7:].strip()
+        if self._valid(presented):
+            await self.app(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 401, "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(UNAUTHORIZED)).encode()),
+            (b"www-authenticate", b"Bearer")]})
+        await send({"type": "http.response.body", "body": UNAUTHORIZED})

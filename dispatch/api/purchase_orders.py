@@ -1,0 +1,123 @@
+"""/ERP/PurchaseOrder/*: accept requests, report their results, show orders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+
+from dispatch import requests as erp_requests
+from dispatch.api.errors import error_response, shape_error_response
+from dispatch.schemas import (
+    REQUEST_MODELS,
+    OrderDetail,
+    RequestAccepted,
+    RequestResult,
+    ShapeError,
+)
+from dispatch.store import orders as order_store
+from dispatch.store import requests as request_store
+from dispatch.store.engine import reading
+
+router = APIRouter(prefix="/ERP/PurchaseOrder", tags=["PurchaseOrder"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ShapeError, "description": "Missing or wrong API key"},
+    422: {"model": ShapeError, "description": "Shape error; each message names its field path"},
+}
+MAX_BODY = 4 * 1024 * 1024
+PENDING_MESSAGE = {
+    "Created": "Received; waiting to be queued for execution",
+    "Ready": "Queued; waiting to be executed",
+    "Running": "Being executed",
+}
+
+
+def _body_spec(kind: str) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{REQUEST_MODELS[kind].__name__}"}}}}}
+
+
+def _idempotency_key(request: Request) -> tuple[str | None, Response | None]:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None, None
+    key = key.strip()
+    if not key or len(key) > 200 or not key.isprintable():
+        return None, error_response(422, "Idempotency-Key: must be 1-200 printable characters")
+    return key, None
+
+
+async def _accept(request: Request, kind: str) -> Response:
+    key, problem = _idempotency_key(request)
+    if problem is not None:
+        return problem
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return error_response(413, f"body: larger than {MAX_BODY} bytes; split the request")
+    try:
+        model = REQUEST_MODELS[kind].model_validate_json(body or b"null")
+    except ValidationError as exc:
+        return shape_error_response(exc)
+    state = request.app.state
+    try:
+        accepted = erp_requests.accept(state.engine, kind=kind, model=model,
+                                       idempotency_key=key)
+    except request_store.IdempotencyConflict:
+        return error_response(
+            422, "Idempotency-Key: already used for a different request; use a new key "
+            "for a new request")
+    if not accepted.replayed:
+        state.executor.notify()
+    return JSONResponse({"RequestGuid": accepted.guid})
+
+
+@router.post("/Create", response_model=RequestAccepted, responses=ERRORS,
+             openapi_extra=_body_spec("Create"),
+             summary="Create a purchase order (executed asynchronously)")
+async def create(request: Request) -> Response:
+    return await _accept(request, "Create")
+
+
+@router.post("/UpdateQuantity", response_model=RequestAccepted, responses=ERRORS,
+             openapi_extra=_body_spec("UpdateQuantity"),
+             summary="Update line quantities / expected dates (executed asynchronously)")
+async def update_quantity(request: Request) -> Response:
+    return await _accept(request, "UpdateQuantity")
+
+
+@router.post("/UpdateOrder", response_model=RequestAccepted, responses=ERRORS,
+             openapi_extra=_body_spec("UpdateOrder"),
+             summary="Change status and order fields (executed asynchronously)")
+async def update_order(request: Request) -> Response:
+    return await _accept(request, "UpdateOrder")
+
+
+@router.get("/GetRequestResult", response_model=RequestResult,
+            responses={**ERRORS, 404: {"model": ShapeError, "description": "Unknown GUID"}})
+def get_request_result(
+    request: Request, requestGuid: str = Query(max_length=64)  # noqa: N803 - seed's name
+) -> Response:
+    with reading(request.app.state.engine) as conn:
+        row = request_store.find_request(conn, guid=requestGuid)
+    if row is None:
+        return error_response(404, f"requestGuid: no request with GUID '{requestGuid}'")
+    if row.status in ("Completed", "Failed"):
+        return JSONResponse({"Message": row.message, "Status": row.status, **row.result})
+    status = request.app.state.executor.live_status(row.guid) or row.status
+    return JSONResponse({
+        "Message": PENDING_MESSAGE.get(status, status), "Status": status,
+        "PurchaseOrder": {"Id": row.order_id, "Status": "None", "Errors": [],
+                          "PurchaseOrderItems": []}})
+
+
+@router.get("/Get", response_model=OrderDetail,
+            responses={**ERRORS, 404: {"model": ShapeError, "description": "Unknown order"}})
+def get_order(request: Request, orderId: str = Query(max_length=50)) -> Response:  # noqa: N803
+    with reading(request.app.state.engine) as conn:
+        detail = order_store.order_detail(conn, order_id=orderId)
+    if detail is None:
+        return error_response(404, f"orderId: no purchase order '{orderId}'")
+    return JSONResponse(detail)

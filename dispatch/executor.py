@@ -1,0 +1,191 @@
+"""The request executor: one thread, one leader per database, requests in arrival order.
+
+Only the process holding the executor lock executes (PostgreSQL: a session advisory lock;
+SQLite: an flock beside the database file), so requests run strictly in arrival order even
+with several ``dispatch serve`` processes on one database. Each batch is one transaction
+with a SAVEPOINT per request: a request that fails leaves nothing behind, and nothing is
+lost when the process dies (uncommitted requests stay ``Created`` and run after restart).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from dispatch import requests as erp_requests
+from dispatch.models import utcnow
+from dispatch.store import requests as request_store
+from dispatch.store.refdata import SnapshotCache
+
+log = logging.getLogger("dispatch.executor")
+
+PG_LOCK_KEY = 74202
+JobsCallback = Callable[[list[tuple[str, int, str]]], None]
+
+
+class LeaderLock:
+    """Held by at most one executor per database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Any = None
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        if self._engine.dialect.name == "postgresql":
+            if self._conn is None:
+                self._conn = self._engine.raw_connection()
+            try:
+                cur = self._conn.cursor()
+                cur.execute("SELECT pg_try_advisory_lock(%s)", (PG_LOCK_KEY,))
+                got = bool(cur.fetchone()[0])
+                self._conn.commit()
+            except Exception:
+                self.release()
+                raise
+            return got
+        database = make_url(str(self._engine.url)).database
+        if not database or database == ":memory:":
+            return True
+        if self._fd is None:
+            path = Path(database).expanduser().resolve()
+            self._fd = os.open(f"{path}.executor.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()  # closing the session frees the advisory lock
+            except Exception:  # pragma: no cover - connection already gone
+                pass
+            self._conn = None
+        if self._fd is not None:
+            os.close(self._fd)  # closing frees the flock
+            self._fd = None
+
+
+class RequestExecutor:
+    """Executes stored requests in order; ``notify()`` wakes it when one was accepted."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        batch_size: int = 64,
+        poll_seconds: float = 0.5,
+        max_transaction_seconds: float = 0.01,
+        on_jobs: JobsCallback | None = None,
+    ) -> None:
+        self._engine = engine
+        self._batch_size = batch_size
+        self._poll = poll_seconds
+        self._max_tx = max_transaction_seconds
+        self._on_jobs = on_jobs
+        self._cache = SnapshotCache()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = LeaderLock(engine)
+        self._is_leader = False
+        self.queued: set[str] = set()  # fetched, waiting in this process: "Ready"
+        self.running: str | None = None  # executing now: "Running"
+
+    # -- status as the API reports it ------------------------------------------------------
+    def live_status(self, guid: str) -> str | None:
+        if guid == self.running:
+            return "Running"
+        if guid in self.queued:
+            return "Ready"
+        return None
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    # -- running -----------------------------------------------------------------------------
+    def run_pending(self) -> int:
+        """Execute every stored request now (this thread); returns how many ran."""
+        total = 0
+        while True:
+            done = self._run_batch()
+            total += done
+            if done == 0:
+                return total
+
+    def _run_batch(self) -> int:
+        done = 0
+        jobs: list[tuple[str, int, str]] = []
+        with self._engine.begin() as conn:
+            rows = request_store.fetch_created(conn, limit=self._batch_size)
+            if not rows:
+                return 0
+            self.queued.update(row.guid for row in rows)
+            ref = self._cache.get(conn)
+            started = time.monotonic()
+            for row in rows:
+                self.running = row.guid
+                now = utcnow()
+                savepoint = conn.begin_nested()
+                try:
+                    result = erp_requests.execute(conn, kind=row.kind, body=row.body,
+                                                  guid=row.guid, ref=ref, now=now)
+                    savepoint.commit()
+                except Exception as exc:
+                    savepoint.rollback()
+                    log.exception("request %s (%s) failed unexpectedly", row.guid, row.kind)
+                    result = erp_requests.internal_failure(row.order_id, exc)
+                request_store.finish_request(
+                    conn, seq=row.seq, status=result.status, message=result.message,
+                    result=result.result, order_id=result.order_id, now=now)
+                jobs.extend(result.new_jobs)
+                done += 1
+                if time.monotonic() - started > self._max_tx:
+                    break  # keep the write lock short: accepts are waiting on it
+        self.running = None
+        self.queued.clear()
+        if jobs and self._on_jobs is not None:
+            try:
+                self._on_jobs(jobs)
+            except Exception:  # the outbox row is committed; dispatch-pending picks it up
+                log.exception("post-commit notification of %d dispatch job(s) failed", len(jobs))
+        return done
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="request-executor",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._lock.release()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not self._is_leader:
+                    self._is_leader = self._lock.acquire()
+                if self._is_leader:
+                    self._wake.clear()
+                    self.run_pending()
+            except Exception:
+                log.exception("request executor error; retrying")
+                self._is_leader = False
+                self._lock.release()
+                self._stop.wait(1.0)
+                continue
+            self._wake.wait(self._poll)

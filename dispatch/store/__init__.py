@@ -1,0 +1,1 @@
+"""Persistence: engine and sessions, repositories (keyword-only functions), job claiming."""

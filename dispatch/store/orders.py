@@ -1,0 +1,195 @@
+"""Orders, lines, transactions and the outbox: reads and the writes of one request."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from dispatch import models
+from dispatch.rules import deliveries as expansion
+from dispatch.rules.types import (
+    DispatchPlan,
+    LineState,
+    OrderState,
+    TransactionPlan,
+    VendorRef,
+)
+
+ORDERS = models.PurchaseOrder.__table__
+LINES = models.PurchaseOrderItem.__table__
+TXS = models.LedgerTransaction.__table__
+JOBS = models.DispatchJob.__table__
+DELIVERIES = models.Delivery.__table__
+COUNTERS = models.Counter.__table__
+
+
+def allocate(conn: Connection, *, name: str, count: int) -> range:
+    """Reserve ``count`` consecutive numbers of counter ``name`` (inside the transaction)."""
+    stmt = (
+        update(COUNTERS)
+        .where(COUNTERS.c.name == name)
+        .values(value=COUNTERS.c.value + count)
+        .returning(COUNTERS.c.value)
+    )
+    last = int(conn.execute(stmt).scalar_one())
+    return range(last - count + 1, last + 1)
+
+
+def load_order_state(conn: Connection, *, order_id: str) -> OrderState | None:
+    row = conn.execute(select(ORDERS).where(ORDERS.c.id == order_id)).first()
+    if row is None:
+        return None
+    lines = [
+        LineState(r.id, r.position, r.item_id, r.device_id, r.custom_item_id,
+                  r.total_quantity, r.received_quantity, r.cancelled_quantity, r.expected_date)
+        for r in conn.execute(
+            select(LINES).where(LINES.c.order_id == order_id).order_by(LINES.c.position))
+    ]
+    return OrderState(row.id, row.vendor_id, row.stock_name, row.device_id, row.status,
+                      row.send_options, row.dispatch_count, lines)
+
+
+def insert_order(conn: Connection, *, order: dict[str, Any], lines: list[dict[str, Any]]) -> None:
+    conn.execute(ORDERS.insert(), [order])
+    conn.execute(LINES.insert(), lines)
+
+
+def write_effects(
+    conn: Connection,
+    *,
+    order_id: str,
+    vendor: VendorRef | None,
+    send_options: dict[str, Any] | None,
+    lines_after: list[LineState],
+    transactions: list[TransactionPlan],
+    dispatches: list[DispatchPlan],
+    request_guid: str,
+    now: dt.datetime,
+) -> list[int]:
+    """Transactions, dispatch jobs and their deliveries; returns the new job ids.
+
+    Runs inside the request's transaction: the outbox row commits with the state change.
+    """
+    if transactions:
+        conn.execute(TXS.insert(), [
+            {"order_id": order_id, "order_item_id": t.line_id, "kind": t.kind,
+             "quantity": t.quantity, "at": now, "request_guid": request_guid}
+            for t in transactions])
+    job_ids: list[int] = []
+    for plan in dispatches:
+        job_ids.append(add_dispatch(conn, order_id=order_id, vendor=vendor,
+                                    send_options=send_options, lines=lines_after, plan=plan,
+                                    request_guid=request_guid, now=now))
+    if dispatches:
+        conn.execute(update(ORDERS).where(ORDERS.c.id == order_id)
+                     .values(dispatch_count=max(p.number for p in dispatches)))
+    return job_ids
+
+
+def add_dispatch(
+    conn: Connection,
+    *,
+    order_id: str,
+    vendor: VendorRef | None,
+    send_options: dict[str, Any] | None,
+    lines: list[LineState],
+    plan: DispatchPlan,
+    request_guid: str | None,
+    now: dt.datetime,
+    resend_of_job_id: int | None = None,
+) -> int:
+    """One outbox row and its deliveries (each with its idempotency key, before any send)."""
+    job_id = conn.execute(JOBS.insert().returning(JOBS.c.id), [{
+        "order_id": order_id, "vendor_id": vendor.id if vendor else "", "number": plan.number,
+        "kind": plan.kind, "replaces_number": plan.replaces_number, "changes": plan.changes,
+        "status": "pending", "request_guid": request_guid, "created_at": now,
+        "next_attempt_at": now, "resend_of_job_id": resend_of_job_id,
+    }]).scalar_one()
+    if vendor is None:
+        return int(job_id)
+    rows = expansion.expand(order_id=order_id, send_options=send_options, vendor=vendor,
+                            lines=lines, plan=plan, token=uuid.uuid4().hex[:12])
+    if rows:
+        conn.execute(DELIVERIES.insert(), [{
+            "job_id": job_id, "order_id": order_id, "kind": plan.kind, "channel": r.channel,
+            "format": r.format, "template_name": r.template_name,
+            "order_item_id": r.order_item_id, "quantity": r.quantity,
+            "document_name": r.document_name, "target": r.target,
+            "idempotency_key": r.idempotency_key, "group_key": r.group_key,
+            "status": r.status, "error": r.error, "created_at": now,
+            "next_attempt_at": now if r.status == "Pending" else None,
+        } for r in rows])
+    if not any(r.status == "Pending" for r in rows):
+        conn.execute(update(JOBS).where(JOBS.c.id == job_id)
+                     .values(status="done", finished_at=now, next_attempt_at=None))
+    return int(job_id)
+
+
+def update_lines(conn: Connection, *, changes: dict[str, dict[str, Any]]) -> None:
+    for line_id, cols in changes.items():
+        conn.execute(update(LINES).where(LINES.c.id == line_id).values(**cols))
+
+
+def update_order_row(conn: Connection, *, order_id: str, cols: dict[str, Any]) -> None:
+    conn.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(**cols))
+
+
+# --- the order detail ------------------------------------------------------------------
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="milliseconds") + "Z"
+
+
+def _num(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def order_detail(conn: Connection, *, order_id: str) -> dict[str, Any] | None:
+    """The order as last set, with its lines, transactions and deliveries (SPEC 3)."""
+    o = conn.execute(select(ORDERS).where(ORDERS.c.id == order_id)).first()
+    if o is None:
+        return None
+    lines = conn.execute(select(LINES).where(LINES.c.order_id == order_id)
+                         .order_by(LINES.c.position)).all()
+    txs = conn.execute(select(TXS).where(TXS.c.order_id == order_id).order_by(TXS.c.id)).all()
+    deliveries = conn.execute(
+        select(DELIVERIES, JOBS.c.number).join(JOBS, JOBS.c.id == DELIVERIES.c.job_id)
+        .where(DELIVERIES.c.order_id == order_id).order_by(DELIVERIES.c.id)).all()
+    return {
+        "Id": o.id, "VendorId": o.vendor_id, "StockName": o.stock_name, "DeviceId": o.device_id,
+        "Status": o.status, "IsConsignment": o.is_consignment, "Reference": o.reference,
+        "Notes": o.notes, "CustomIdPrefix": o.custom_id_prefix,
+        "CustomShipToId": o.custom_ship_to_id, "SendOptions": o.send_options,
+        "ShippingDate": iso(o.shipping_date),
+        "ReceivedByVendorDate": iso(o.received_by_vendor_date),
+        "TrackingNumber": o.tracking_number, "CreatedAt": iso(o.created_at),
+        "UpdatedAt": iso(o.updated_at),
+        "PurchaseOrderItems": [{
+            "Id": r.id, "ItemId": r.item_id, "CustomItemId": r.custom_item_id,
+            "CustomItemPricePerPiece": _num(r.custom_item_price_per_piece),
+            "DeviceId": r.device_id, "TotalQuantity": r.total_quantity,
+            "ReceivedQuantity": r.received_quantity, "CancelledQuantity": r.cancelled_quantity,
+            "ExpectedDate": iso(r.expected_date), "Note": r.note,
+            "LineReference": r.line_reference,
+        } for r in lines],
+        "Transactions": [{
+            "Kind": t.kind, "PurchaseOrderItemId": t.order_item_id, "Quantity": t.quantity,
+            "At": iso(t.at), "RequestGuid": t.request_guid,
+        } for t in txs],
+        "Deliveries": [{
+            "Kind": d.kind, "Channel": d.channel, "Format": d.format, "Status": d.status,
+            "Attempts": d.attempts, "Error": d.error, "Target": d.target, "Sha256": d.sha256,
+            "DeliveredAt": iso(d.delivered_at), "DispatchNumber": d.number,
+            "DocumentName": d.document_name, "PurchaseOrderItemId": d.order_item_id,
+            "Evidence": d.evidence,
+        } for d in deliveries],
+    }
