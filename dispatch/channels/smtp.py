@@ -43,6 +43,9 @@ from dispatch.settings import DispatchSettings
 
 SmtpFactory = Callable[..., aiosmtplib.SMTP]
 
+_TRANSIENT = (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError,
+              aiosmtplib.SMTPServerDisconnected, OSError)
+
 _ATEXT = re.compile(r"[^A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]")
 
 
@@ -215,9 +218,13 @@ class SmtpChannel:
             text = (f"SMTP relay {relay}: {exc}; check DISPATCH_SMTP_SECURITY "
                     f"({self._settings.smtp_security}) and the relay's configuration")
             retryable = False
-        else:  # connect errors, timeouts, disconnects, OS errors
+        elif isinstance(exc, _TRANSIENT) or not isinstance(exc, aiosmtplib.SMTPException):
             text = f"SMTP relay {relay}: {type(exc).__name__}: {exc}"
-            retryable = True
+            retryable = True  # connect errors, timeouts, disconnects, OS errors
+        else:  # e.g. "AUTH not supported": a configuration problem a retry cannot fix
+            text = (f"SMTP relay {relay}: {exc}; check the DISPATCH_SMTP_* settings "
+                    "against the relay")
+            retryable = False
         return DeliveryError(redact(text, [self._password]), retryable=retryable)
 
 
