@@ -39,11 +39,16 @@ class Execution:
 
 
 def accept(
-    engine: Engine, *, kind: str, model: Any, idempotency_key: str | None
+    engine: Engine, *, kind: str, raw: bytes, model: Any, idempotency_key: str | None
 ) -> request_store.Accepted:
-    """Durably store a shape-valid request; returns its GUID (same GUID for a replayed key)."""
-    body = model.model_dump_json(exclude_unset=True)
-    body_hash = hashlib.sha256(f"{kind}\n{body}".encode()).hexdigest()
+    """Durably store a shape-valid request; returns its GUID (same GUID for a replayed key).
+
+    The raw body is stored (it is what was validated, and re-validates identically); the
+    idempotency hash is over the parsed model so formatting differences do not matter.
+    """
+    body = raw.decode("utf-8")
+    canonical = model.model_dump_json(exclude_unset=True)
+    body_hash = hashlib.sha256(f"{kind}\n{canonical}".encode()).hexdigest()
     order_id = getattr(model, "OrderId", None)
     return request_store.accept_request(engine, kind=kind, body=body, order_id=order_id,
                                         idempotency_key=idempotency_key, body_hash=body_hash)

@@ -63,7 +63,7 @@ async def _accept(request: Request, kind: str) -> Response:
         return shape_error_response(exc)
     state = request.app.state
     try:
-        accepted = erp_requests.accept(state.engine, kind=kind, model=model,
+        accepted = erp_requests.accept(state.engine, kind=kind, raw=body, model=model,
                                        idempotency_key=key)
     except request_store.IdempotencyConflict:
         return error_response(

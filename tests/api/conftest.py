@@ -13,7 +13,7 @@ from dispatch.executor import RequestExecutor
 from dispatch.refdata import read_reference_file
 from dispatch.store.engine import make_engine
 from dispatch.store.refdata import upsert_reference_data
-from tests.conftest import API_KEY, SAMPLE, make_settings
+from tests.conftest import API_KEY, SAMPLE, TEMPLATES_DIR, make_settings
 
 
 class Api:
@@ -60,7 +60,7 @@ def api(db_url: str) -> Iterator[Api]:
     settings = make_settings(db_url)
     engine = make_engine(db_url)
     upsert_reference_data(engine, read_reference_file(SAMPLE), source=str(SAMPLE),
-                          templates_dir=settings.templates_dir, check_template=None)
+                          templates_dir=TEMPLATES_DIR, check_template=None)
     executor = RequestExecutor(engine)
     app = create_app(settings, engine=engine, executor=executor, run_executor=False)
     with TestClient(app, headers={"Authorization": f"Bearer {API_KEY}"}) as client:
