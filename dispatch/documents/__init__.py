@@ -1,0 +1,1 @@
+"""Documents: one renderer per format (XML, PDF, Excel) behind the Renderer protocol."""
