@@ -44,17 +44,23 @@ from dispatch.refdata import VendorFtp
 BLOCK_SIZE = 64 * 1024
 
 
+def _nodelay(sock: socket.socket | None) -> None:
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class NoDelayFTP(ftplib.FTP):
     """ftplib.FTP with TCP_NODELAY on the control and data sockets."""
 
     def connect(self, *args: Any, **kwargs: Any) -> str:
         welcome = super().connect(*args, **kwargs)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _nodelay(self.sock)
         return welcome
 
-    def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int]:
+    def ntransfercmd(self, cmd: str, rest: int | str | None = None
+                     ) -> tuple[socket.socket, int | None]:
         conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _nodelay(conn)
         return conn, size
 
 
@@ -63,16 +69,17 @@ class ReusingFTP_TLS(ftplib.FTP_TLS):  # noqa: N801 - mirrors ftplib.FTP_TLS
 
     def connect(self, *args: Any, **kwargs: Any) -> str:
         welcome = super().connect(*args, **kwargs)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _nodelay(self.sock)
         return welcome
 
-    def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int]:
+    def ntransfercmd(self, cmd: str, rest: int | str | None = None
+                     ) -> tuple[socket.socket, int | None]:
         conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _nodelay(conn)
         if self._prot_p:  # type: ignore[attr-defined]
-            conn = self.context.wrap_socket(
-                conn, server_hostname=self.host, session=self.sock.session  # type: ignore[attr-defined]
-            )
+            control: Any = self.sock  # an ssl.SSLSocket once AUTH TLS succeeded
+            conn = self.context.wrap_socket(conn, server_hostname=self.host,
+                                            session=control.session)
         return conn, size
 
 

@@ -123,10 +123,10 @@ class B2BStandin:
         key = headers.get("Idempotency-Key")
         with self._lock:
             if key is not None and key in self._answers:
-                first_raw, status, answer = self._answers[key]
+                first_raw, status, first_answer = self._answers[key]
                 if first_raw != raw:
                     return 409, {"error": "Idempotency-Key reused with a different body"}
-                return status, {**json.loads(answer), "replayed": True}
+                return status, {**json.loads(first_answer), "replayed": True}
             order_id = f"LP-{len(self.submissions) + 1}"
             self.submissions.append(Submission(order_id, key, body,
                                                headers.get("Authorization")))

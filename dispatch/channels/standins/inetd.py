@@ -44,7 +44,8 @@ class InetdListener:
                     return
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._processes.append(subprocess.Popen(
-                    list(self._command()), stdin=conn, stdout=conn, stderr=subprocess.DEVNULL,
+                    list(self._command()), stdin=conn.fileno(), stdout=conn.fileno(),
+                    stderr=subprocess.DEVNULL,
                     close_fds=True,
                 ))
 

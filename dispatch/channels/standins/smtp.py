@@ -50,7 +50,8 @@ class _Handler:
         with self.lock:
             fault = self.faults.popleft() if self.faults else None
         if fault == "drop":
-            server.transport.close()
+            if server.transport is not None:
+                server.transport.close()
             return "421 closing"
         if fault:
             return fault
@@ -67,7 +68,8 @@ class _Controller(Controller):
     connections = 0
 
     def _trigger_server(self) -> None:
-        self.port = self.server.sockets[0].getsockname()[1]
+        server: Any = self.server  # an asyncio.Server: it has .sockets
+        self.port = server.sockets[0].getsockname()[1]
         super()._trigger_server()
 
     def factory(self) -> SMTP:
