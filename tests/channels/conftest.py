@@ -7,6 +7,7 @@ Fault-injecting servers (asyncssh, the ``*_faulty`` fixtures) are per test.
 from __future__ import annotations
 
 import itertools
+import os
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -94,8 +95,12 @@ def _root(factory: pytest.TempPathFactory, name: str) -> Path:
 
 @pytest.fixture(scope="session")
 def sftp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SftpStandin]:
-    """Real OpenSSH sshd when available (root + /usr/sbin/sshd), else asyncssh."""
-    with start_sftp_standin(_root(tmp_path_factory, "sftp")) as server:
+    """Real OpenSSH sshd when available (root + /usr/sbin/sshd), else asyncssh.
+
+    DISPATCH_TEST_SFTP_SERVER=asyncssh forces the fallback (to test it where sshd exists).
+    """
+    prefer = os.environ.get("DISPATCH_TEST_SFTP_SERVER", "auto")
+    with start_sftp_standin(_root(tmp_path_factory, "sftp"), prefer=prefer) as server:
         yield server
 
 

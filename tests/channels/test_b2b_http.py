@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -233,3 +234,17 @@ def test_one_client_serves_many_sends(b2b_server: B2BStandin) -> None:
 
     run(go())
     assert len(made) == 1
+
+
+def test_connection_has_nodelay(b2b_server: B2BStandin) -> None:
+    async def go() -> None:
+        channel = B2BChannel(secrets=secrets)
+        await channel.send(target(b2b_server), [submit_document(line())], Envelope("nd"))
+        (client,) = channel._clients.values()
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        stream = pool.connections[0]._connection._network_stream
+        sock = stream.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        await channel.aclose()
+
+    run(go())

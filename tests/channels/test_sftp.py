@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -65,6 +66,8 @@ def test_delivers_with_evidence_over_one_connection(sftp_server: SftpStandin, ma
 
 
 def test_real_sshd_is_used_when_available(sftp_server: SftpStandin) -> None:
+    if os.environ.get("DISPATCH_TEST_SFTP_SERVER", "auto") != "auto":
+        pytest.skip("server forced by DISPATCH_TEST_SFTP_SERVER")
     assert sftp_server.kind == ("sshd" if sshd_usable() else "asyncssh")
 
 
@@ -199,3 +202,13 @@ def test_server_down_is_retryable(down_port: int, make_doc: Docs, sftp_server: S
 def test_bad_document_name_is_refused(sftp_server: SftpStandin) -> None:
     with pytest.raises(DeliveryError, match="remote file name"):
         deliver(sftp_server.vendor_ftp(), Document("../evil.xml", b"x", "application/xml", "XML"))
+
+
+def test_stopping_the_standin_ends_its_processes(tmp_path: Path, make_doc: Docs) -> None:
+    (tmp_path / "inbox").mkdir()
+    server = start_sftp_standin(tmp_path)
+    deliver(server.vendor_ftp(), make_doc())
+    server.stop()
+    listener = server._listener
+    if listener is not None:  # sshd: one process per connection, all ended by their id
+        assert listener._processes and all(p.poll() is not None for p in listener._processes)
