@@ -30,6 +30,7 @@ from reportlab.platypus.doctemplate import LayoutError
 from dispatch.documents.context import DocumentContext
 from dispatch.documents.pdf_layout import compile_layout
 from dispatch.documents.pdf_model import CELL_SEP, NUMERIC_CHARS, SLOT_SEP, Column, Layout
+from dispatch.documents.sandbox import MARKUP_ENV
 from dispatch.documents.template_files import CompiledCache
 from dispatch.errors import RenderError, TemplateError
 
@@ -209,6 +210,28 @@ class PdfRenderer:
 
     def render_compiled(self, compiled: Layout, ctx: DocumentContext) -> bytes:
         return render_layout(compiled, ctx)
+
+    def locate_error(self, compiled: Layout, ctx: DocumentContext) -> str | None:
+        return locate_error(compiled, ctx)
+
+
+def locate_error(layout: Layout, ctx: DocumentContext) -> str | None:
+    """``line N`` of the first text of ``layout`` that fails on ``ctx`` (slow; for checks)."""
+    names = ctx.template_vars()
+    for source, line in layout.slot_sources:
+        try:
+            MARKUP_ENV.from_string(source).render(names)
+        except Exception:  # any failure is what we are looking for
+            return f"line {line}"
+    for el in layout.elements:
+        for source in el.cell_sources:
+            try:
+                MARKUP_ENV.from_string(f"{{% for {el.for_clause} %}}{source}{{% endfor %}}").render(
+                    names
+                )
+            except Exception:
+                return f"line {el.line} (a column's value)"
+    return None
 
 
 def _label(path: Path, templates_dir: Path) -> str:

@@ -64,6 +64,9 @@ class Element:
     template: Template | None = None  # loop_table: renders rows of cells
     table_style: TableStyle | None = None
     repeat_header: bool = True
+    line: int = 0  # file line of the element (error reports)
+    cell_sources: list[str] = field(default_factory=list)  # loop_table: each column's value
+    for_clause: str = ""
 
 
 @dataclass

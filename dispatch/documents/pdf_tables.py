@@ -16,7 +16,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfbase import pdfmetrics
 from reportlab.platypus import TableStyle
 
-from dispatch.documents.layout_yaml import LDict, parse_color, parse_length
+from dispatch.documents.layout_yaml import LDict, line_of, parse_color, parse_length
 from dispatch.documents.pdf_model import (
     ALIGNS,
     CELL_SEP,
@@ -137,6 +137,7 @@ def _loop_table(
         c.check_font(name, spec)
 
     element = Element("loop_table", repeat_header=bool(spec.get("repeat_header", True)))
+    element.for_clause = for_clause
     cells: list[str] = []
     widths: list[float | None] = []
     for index, col in enumerate(columns):
@@ -161,6 +162,8 @@ def _loop_table(
         commands.append(("ALIGN", (index, 0), (index, -1), align.upper()))
     if all(w is not None for w in widths):
         element.widths = [w for w in widths if w is not None]
+    element.cell_sources = cells
+    element.line = line_of(spec)
     source = f"{{% for {for_clause} %}}{CELL_SEP.join(cells)}{SLOT_SEP}{{% endfor %}}"
     try:
         element.template = MARKUP_ENV.from_string(source)

@@ -25,27 +25,27 @@ def resolve_template(templates_dir: Path, file: str, *, label: str | None = None
         TemplateError: the path is absolute, contains ``..``, leaves the directory through
             a symlink, or is not an existing regular file.
     """
-    shown = label or repr(file)
+    shown = label or f"template file {file!r}"
     if not file or "\x00" in file:
-        raise TemplateError(f"template {shown}: empty or invalid file name")
+        raise TemplateError(f"{shown}: empty or invalid file name")
     pure = PurePosixPath(file.replace("\\", "/"))
     if pure.is_absolute() or Path(file).is_absolute() or (pure.parts and ":" in pure.parts[0]):
         raise TemplateError(
-            f"template {shown}: file {file!r} is absolute; give a path relative to the "
+            f"{shown}: file {file!r} is absolute; give a path relative to the "
             f"templates directory, e.g. pdf/standard.yaml"
         )
     if ".." in pure.parts:
-        raise TemplateError(f"template {shown}: file {file!r} must not contain '..'")
+        raise TemplateError(f"{shown}: file {file!r} must not contain '..'")
     root = templates_dir.resolve()
     path = (root / Path(*pure.parts)).resolve()
     if not path.is_relative_to(root):
         raise TemplateError(
-            f"template {shown}: file {file!r} resolves to {path}, outside the templates "
+            f"{shown}: file {file!r} resolves to {path}, outside the templates "
             f"directory {root} (a symlink?)"
         )
     if not path.is_file():
         raise TemplateError(
-            f"template {shown}: file {file!r} does not exist in the templates directory {root}"
+            f"{shown}: file {file!r} does not exist in the templates directory {root}"
         )
     return path
 
