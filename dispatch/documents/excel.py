@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import TemplateError as JinjaError
-from jinja2 import TemplateSyntaxError, meta
+from jinja2 import TemplateSyntaxError, Undefined, meta
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import Cell
 from openpyxl.styles.cell_style import StyleArray
@@ -114,12 +113,12 @@ def _compile_sheet(ws: Worksheet, label: str) -> _Sheet:
                     names = meta.find_undeclared_variables(PLAIN_ENV.parse(c.value))
                     match = _PURE.match(c.value)
                     if match:
-                        PLAIN_ENV.compile_expression(match["expr"])  # syntax check, alone
+                        _expression(match["expr"])  # checked alone, for the error's cell
                         entry.kind = _EXPR
                         entry.value = match["expr"]
                     else:
                         entry.kind = _TEXT
-                        entry.value = PLAIN_ENV.from_string(c.value)
+                        entry.value = PLAIN_ENV.from_string(c.value)  # compiles: finds filters
                 except TemplateSyntaxError as exc:
                     raise TemplateError(f"{where}: template syntax error: {exc.message}") from None
                 if "line" in names:
@@ -148,9 +147,15 @@ def _compile_sheet(ws: Worksheet, label: str) -> _Sheet:
     return sheet
 
 
+def _expression(source: str) -> Any:
+    # Undefined results are kept (not turned into None) so that a typo or a blocked
+    # attribute fails the render, and so check_template, instead of leaving a cell empty.
+    return PLAIN_ENV.compile_expression(source, undefined_to_none=False)
+
+
 def _batch(cells: list[_Cell]) -> Any:
     sources = [f"({c.value})" for c in cells if c.kind == _EXPR]
-    return PLAIN_ENV.compile_expression(f"({', '.join(sources)},)") if sources else None
+    return _expression(f"({', '.join(sources)},)") if sources else None
 
 
 def _fill(
@@ -169,6 +174,8 @@ def _fill(
 
 def _put(ws: Worksheet, row: int, entry: _Cell, value: Any) -> None:
     """Write a placeholder's value: text stays text, never a formula."""
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()  # raises UndefinedError or SecurityError
     style = StyleArray(entry.style)
     if value is None or value == "":
         ws._cells[(row, entry.col)] = Cell(ws, row=row, column=entry.col, style_array=style)
@@ -214,9 +221,7 @@ def render_workbook(template: ExcelTemplate, ctx: DocumentContext) -> bytes:
         wb.save(buf)
     except RenderError:
         raise
-    except JinjaError as exc:
-        raise RenderError(f"{template.path.name}: {type(exc).__name__}: {exc}") from exc
-    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+    except Exception as exc:  # Jinja (undefined, security), overflow, openpyxl value errors…
         raise RenderError(f"{template.path.name}: {type(exc).__name__}: {exc}") from exc
     return buf.getvalue()
 
@@ -328,7 +333,9 @@ def locate_error(template: ExcelTemplate, ctx: DocumentContext) -> str | None:
         ]:
             try:
                 if entry.kind == _EXPR:
-                    PLAIN_ENV.compile_expression(entry.value)(scope)
+                    value = _expression(entry.value)(scope)
+                    if isinstance(value, Undefined):
+                        value._fail_with_undefined_error()
                 elif entry.kind == _TEXT:
                     entry.value.render(scope)
             except Exception:  # any failure is what we are looking for

@@ -91,7 +91,7 @@ class LayoutCompiler:
         if SLOT_SEP in text or CELL_SEP in text:
             raise self.fail(where, "texts must not contain the control characters U+001E/U+001F")
         try:
-            MARKUP_ENV.parse(text)
+            MARKUP_ENV.compile(text)  # compiling, not just parsing, also finds unknown filters
         except TemplateSyntaxError as exc:
             line = line_of(value, line_of(where)) + (exc.lineno or 1) - 1
             raise TemplateError(
