@@ -22,157 +22,52 @@ from __future__ import annotations
 
 import copy
 import io
-import re
-import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, Undefined, meta
-from openpyxl import Workbook, load_workbook
+from jinja2 import Undefined
+from openpyxl import Workbook
 from openpyxl.cell.cell import Cell
 from openpyxl.styles.cell_style import StyleArray
-from openpyxl.utils.cell import get_column_letter
 from openpyxl.utils.indexed_list import IndexedList
 from openpyxl.worksheet.worksheet import Worksheet
 
 from dispatch.documents.context import DocumentContext
-from dispatch.documents.sandbox import PLAIN_ENV, clean_text
+from dispatch.documents.excel_template import (
+    EXPR,
+    LITERAL,
+    ExcelTemplate,
+    TemplateCell,
+    TemplateSheet,
+    compile_workbook,
+    locate_error,
+)
+from dispatch.documents.sandbox import clean_text
 from dispatch.documents.template_files import CompiledCache
 from dispatch.errors import RenderError, TemplateError
 
-_PURE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{|\{%|\{#).)*)\}\}\s*$", re.S)
 _FORMULA_START = ("=", "+", "-", "@")
 _STYLE_TABLES = (
     "_fonts", "_fills", "_borders", "_number_formats", "_alignments", "_protections",
     "_cell_styles",
 )  # fmt: skip
-_LITERAL, _EXPR, _TEXT = 0, 1, 2
-
-
-@dataclass
-class _Cell:
-    row: int
-    col: int
-    style: StyleArray
-    kind: int  # _LITERAL | _EXPR | _TEXT
-    value: Any  # literal value, expression source, or compiled template
-    data_type: str = "n"
-
-
-@dataclass
-class _Sheet:
-    source: Worksheet
-    title: str
-    line_row: int | None  # the repeated row, or None
-    cells: list[_Cell] = field(default_factory=list)  # static cells, template coordinates
-    line_cells: list[_Cell] = field(default_factory=list)
-    merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # r1, c1, r2, c2
-    # All ``{{ expression }}`` cells of a group evaluated by one call returning a tuple:
-    # a Jinja call costs ~15 µs of setup, most of a cell's time when done one by one.
-    cells_batch: Any = None
-    line_batch: Any = None
-
-
-@dataclass
-class ExcelTemplate:
-    path: Path
-    workbook: Any  # the loaded template: source of style tables, theme, sheet setup
-    sheets: list[_Sheet]
-
-
-def _label(path: Path, sheet: str, row: int, col: int) -> str:
-    return f"{path.name} sheet {sheet!r} cell {get_column_letter(col)}{row}"
-
-
-def compile_workbook(path: Path, *, label: str | None = None) -> ExcelTemplate:
-    """Load and check an ``.xlsx`` template; errors name the sheet and cell."""
-    label = label or str(path)
-    try:
-        wb = load_workbook(path, rich_text=False)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise TemplateError(
-            f"{label}: not a readable .xlsx workbook ({type(exc).__name__}: {exc}); an Excel "
-            "template is a workbook saved as .xlsx"
-        ) from None
-    sheets = [_compile_sheet(ws, label) for ws in wb.worksheets]
-    return ExcelTemplate(path=path, workbook=wb, sheets=sheets)
-
-
-def _compile_sheet(ws: Worksheet, label: str) -> _Sheet:
-    cells: list[_Cell] = []
-    line_rows: set[int] = set()
-    for row in ws.iter_rows():
-        for c in row:
-            if c.value is None and not c.has_style:
-                continue
-            entry = _Cell(c.row, c.column, StyleArray(c._style), _LITERAL, c.value, c.data_type)
-            if isinstance(c.value, str) and ("{{" in c.value or "{%" in c.value):
-                where = f"{label}: sheet {ws.title!r} cell {c.coordinate}"
-                try:
-                    names = meta.find_undeclared_variables(PLAIN_ENV.parse(c.value))
-                    match = _PURE.match(c.value)
-                    if match:
-                        _expression(match["expr"])  # checked alone, for the error's cell
-                        entry.kind = _EXPR
-                        entry.value = match["expr"]
-                    else:
-                        entry.kind = _TEXT
-                        entry.value = PLAIN_ENV.from_string(c.value)  # compiles: finds filters
-                except TemplateSyntaxError as exc:
-                    raise TemplateError(f"{where}: template syntax error: {exc.message}") from None
-                if "line" in names:
-                    line_rows.add(c.row)
-            cells.append(entry)
-    if len(line_rows) > 1:
-        rows = ", ".join(str(r) for r in sorted(line_rows))
-        raise TemplateError(
-            f"{label}: sheet {ws.title!r}: placeholders use `line` in rows {rows}; only one "
-            "row per sheet repeats for the order lines"
-        )
-    line_row = next(iter(line_rows), None)
-    sheet = _Sheet(source=ws, title=ws.title, line_row=line_row)
-    for entry in cells:
-        (sheet.line_cells if entry.row == line_row else sheet.cells).append(entry)
-    sheet.cells_batch = _batch(sheet.cells)
-    sheet.line_batch = _batch(sheet.line_cells)
-    for rng in ws.merged_cells.ranges:
-        r1, c1, r2, c2 = rng.min_row, rng.min_col, rng.max_row, rng.max_col
-        if line_row is not None and r1 <= line_row <= r2 and (r1, r2) != (line_row, line_row):
-            raise TemplateError(
-                f"{label}: sheet {ws.title!r}: merged cells {rng.coord} span the repeated line "
-                f"row {line_row} and other rows; merge within the line row only"
-            )
-        sheet.merged.append((r1, c1, r2, c2))
-    return sheet
-
-
-def _expression(source: str) -> Any:
-    # Undefined results are kept (not turned into None) so that a typo or a blocked
-    # attribute fails the render, and so check_template, instead of leaving a cell empty.
-    return PLAIN_ENV.compile_expression(source, undefined_to_none=False)
-
-
-def _batch(cells: list[_Cell]) -> Any:
-    sources = [f"({c.value})" for c in cells if c.kind == _EXPR]
-    return _expression(f"({', '.join(sources)},)") if sources else None
 
 
 def _fill(
-    ws: Worksheet, cells: list[_Cell], batch: Any, names: dict[str, Any], row_of: Any
+    ws: Worksheet, cells: list[TemplateCell], batch: Any, names: dict[str, Any], row_of: Any
 ) -> None:
     values = iter(batch(names) if batch is not None else ())
     for entry in cells:
         row = row_of(entry.row)
-        if entry.kind == _LITERAL:
+        if entry.kind == LITERAL:
             _literal(ws, row, entry)
-        elif entry.kind == _EXPR:
+        elif entry.kind == EXPR:
             _put(ws, row, entry, next(values))
         else:
             _put(ws, row, entry, entry.value.render(names))
 
 
-def _put(ws: Worksheet, row: int, entry: _Cell, value: Any) -> None:
+def _put(ws: Worksheet, row: int, entry: TemplateCell, value: Any) -> None:
     """Write a placeholder's value: text stays text, never a formula."""
     if isinstance(value, Undefined):
         value._fail_with_undefined_error()  # raises UndefinedError or SecurityError
@@ -203,7 +98,7 @@ def _is_openpyxl_scalar(value: Any) -> bool:
     return isinstance(value, Decimal | dt.datetime | dt.date | dt.time | dt.timedelta)
 
 
-def _literal(ws: Worksheet, row: int, entry: _Cell) -> None:
+def _literal(ws: Worksheet, row: int, entry: TemplateCell) -> None:
     cell = Cell(ws, row=row, column=entry.col, style_array=StyleArray(entry.style))
     cell._value = entry.value
     cell.data_type = entry.data_type
@@ -238,7 +133,9 @@ def _new_workbook(template: ExcelTemplate) -> Workbook:
     return wb
 
 
-def _fill_sheet(ws: Worksheet, sheet: _Sheet, names: dict[str, Any], ctx: DocumentContext) -> None:
+def _fill_sheet(
+    ws: Worksheet, sheet: TemplateSheet, names: dict[str, Any], ctx: DocumentContext
+) -> None:
     line_row = sheet.line_row
     count = len(ctx.lines) if line_row is not None else 1
     shift = count - 1
@@ -261,7 +158,7 @@ def _fill_sheet(ws: Worksheet, sheet: _Sheet, names: dict[str, Any], ctx: Docume
     _copy_layout(ws, sheet, moved, count)
 
 
-def _copy_layout(ws: Worksheet, sheet: _Sheet, moved: Any, count: int) -> None:
+def _copy_layout(ws: Worksheet, sheet: TemplateSheet, moved: Any, count: int) -> None:
     src = sheet.source
     line_row = sheet.line_row
     for key, dim in src.column_dimensions.items():
@@ -269,7 +166,10 @@ def _copy_layout(ws: Worksheet, sheet: _Sheet, moved: Any, count: int) -> None:
         new.parent = ws
         ws.column_dimensions[key] = new
     for index, dim in src.row_dimensions.items():
-        rows = [line_row + i for i in range(count)] if index == line_row else [moved(index)]
+        if line_row is not None and index == line_row:
+            rows = [line_row + i for i in range(count)]
+        else:
+            rows = [moved(index)]
         for row in rows:
             new = copy.copy(dim)
             new.parent = ws
@@ -321,23 +221,3 @@ class ExcelRenderer:
 
     def locate_error(self, compiled: ExcelTemplate, ctx: DocumentContext) -> str | None:
         return locate_error(compiled, ctx)
-
-
-def locate_error(template: ExcelTemplate, ctx: DocumentContext) -> str | None:
-    """``sheet 'S' cell B4`` of the first placeholder failing on ``ctx`` (slow; for checks)."""
-    names = ctx.template_vars()
-    line_names = {**names, "line": ctx.lines[0]} if ctx.lines else names
-    for sheet in template.sheets:
-        for entry, scope in [(e, names) for e in sheet.cells] + [
-            (e, line_names) for e in sheet.line_cells
-        ]:
-            try:
-                if entry.kind == _EXPR:
-                    value = _expression(entry.value)(scope)
-                    if isinstance(value, Undefined):
-                        value._fail_with_undefined_error()
-                elif entry.kind == _TEXT:
-                    entry.value.render(scope)
-            except Exception:  # any failure is what we are looking for
-                return f"sheet {sheet.title!r} cell {get_column_letter(entry.col)}{entry.row}"
-    return None

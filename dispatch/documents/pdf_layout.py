@@ -246,7 +246,8 @@ class LayoutCompiler:
             spec = self.keys(spec, {"table", "if"}, "table")
             inner = spec["table"]
             # `if:` may sit beside `table:` or inside it, whichever reads better.
-            cond = self.cond(inner if isinstance(inner, dict) and "if" in inner else spec)
+            holder = inner if isinstance(inner, LDict) and "if" in inner else spec
+            cond = self.cond(holder)
             element = compile_table(self, inner)
             element.cond = cond
             return element

@@ -96,6 +96,7 @@ def _fixed_table(
     style = c.style_named(spec, "cell_style", "body")
     widths = _widths(c, spec, max(len(r) for r in rows))
     mode = _wrap_mode(c, spec)
+    known: list[float | None] = list(widths) if widths else [None] * max(len(r) for r in rows)
     columns = [
         Column(
             mode,
@@ -105,7 +106,7 @@ def _fixed_table(
             None if w is None else w - padding,
             *_ems(style.fontName),
         )
-        for w in (widths or [None] * max(len(r) for r in rows))
+        for w in known
     ]
     element = Element("table", widths=widths)
     element.rows = [[(c.slot(cell, row), columns[i]) for i, cell in enumerate(row)] for row in rows]
