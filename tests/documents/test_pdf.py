@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from dispatch.documents.context import DocumentContext
+from dispatch.documents.context import DocumentContext, Party
 from dispatch.documents.registry import render_document
 from dispatch.documents.samples import sample_context
 
@@ -134,3 +134,21 @@ def test_a_new_template_is_one_file(tmp_templates: Path) -> None:
     assert "only for changes" not in text
     width, height = reader.pages[0].mediabox.width, reader.pages[0].mediabox.height
     assert width > height  # A5 landscape
+
+
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+
+@pytest.mark.skipif(not DEJAVU.is_file(), reason="needs the DejaVu fonts (fonts-dejavu-core)")
+def test_a_truetype_font_under_the_templates_dir_shows_any_letter(tmp_templates: Path) -> None:
+    fonts = tmp_templates / "pdf" / "fonts"
+    fonts.mkdir()
+    (fonts / "DejaVuSans.ttf").write_bytes(DEJAVU.read_bytes())
+    (tmp_templates / "pdf" / "unicode.yaml").write_text(
+        "fonts: {DejaVu: pdf/fonts/DejaVuSans.ttf}\n"
+        "styles:\n  u: {font: DejaVu}\n"
+        "body:\n  - paragraph: '{{ vendor.name }}'\n    style: u\n"
+    )
+    ctx = dataclasses.replace(sample_context(), vendor=Party(name="Černý & Łódź s.r.o."))
+    text = _text(_pdf(ctx, tmp_templates, "pdf/unicode.yaml"))
+    assert "Černý & Łódź s.r.o." in text
