@@ -110,12 +110,17 @@ def build() -> Workbook:
     label(ws, "A6", "Reference")
     field(ws, "B6", "{{ order.Reference }}")
     label(ws, "I6", "Stock / device")
-    field(ws, "J6", "{{ order.StockName }}{% if order.DeviceId %} / {{ order.DeviceId }}{% endif %}")
+    field(
+        ws, "J6", "{{ order.StockName }}{% if order.DeviceId %} / {{ order.DeviceId }}{% endif %}"
+    )
 
     for col, (title, text) in zip(
         ("A", "D", "I"),
         (
-            ("BUYER", "{{ buyer.name }}\n{{ buyer.address | join('\n') }}\n{{ buyer.email or '' }}"),
+            (
+                "BUYER",
+                "{{ buyer.name }}\n{{ buyer.address | join('\n') }}\n{{ buyer.email or '' }}",
+            ),
             (
                 "VENDOR",
                 "{{ vendor.name }}\nVendor id: {{ vendor.id }}\n{{ vendor.email or '' }}",
