@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import io
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from openpyxl.cell.cell import Cell
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils.indexed_list import IndexedList
 from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.writer.excel import ExcelWriter
 
 from dispatch.documents.context import DocumentContext
 from dispatch.documents.excel_template import (
@@ -105,15 +107,36 @@ def _literal(ws: Worksheet, row: int, entry: TemplateCell) -> None:
     ws._cells[(row, entry.col)] = cell
 
 
+class _StableZip(zipfile.ZipFile):
+    """A zip whose entries all carry one fixed timestamp, so equal content is equal bytes."""
+
+    STAMP = (1980, 1, 1, 0, 0, 0)
+
+    def writestr(self, zinfo_or_arcname: Any, data: Any, *args: Any, **kw: Any) -> None:
+        if isinstance(zinfo_or_arcname, str):
+            zinfo_or_arcname = zipfile.ZipInfo(zinfo_or_arcname, date_time=self.STAMP)
+            zinfo_or_arcname.compress_type = self.compression
+        super().writestr(zinfo_or_arcname, data, *args, **kw)
+
+    def write(self, filename: Any, arcname: Any = None, *args: Any, **kw: Any) -> None:
+        with open(filename, "rb") as handle:  # openpyxl's worksheet temp file
+            self.writestr(str(arcname or filename), handle.read())
+
+
 def render_workbook(template: ExcelTemplate, ctx: DocumentContext) -> bytes:
-    """Fill ``template`` for ``ctx``. Raises RenderError for a failing placeholder."""
+    """Fill ``template`` for ``ctx``. Raises RenderError for a failing placeholder.
+
+    The bytes depend only on the template and ``ctx`` (timestamps are the dispatch's
+    ``generated_at``), so a re-render for a retry has the same SHA-256 (SPEC 7).
+    """
     names = ctx.template_vars()
     try:
         wb = _new_workbook(template)
         for sheet in template.sheets:
             _fill_sheet(wb.create_sheet(sheet.title), sheet, names, ctx)
+        wb.properties.created = wb.properties.modified = ctx.dispatch.generated_at
         buf = io.BytesIO()
-        wb.save(buf)
+        ExcelWriter(wb, _StableZip(buf, "w", zipfile.ZIP_DEFLATED, allowZip64=True)).save()
     except RenderError:
         raise
     except Exception as exc:  # Jinja (undefined, security), overflow, openpyxl value errors…

@@ -145,3 +145,14 @@ def test_a_new_template_is_one_file(tmp_templates: Path) -> None:
     ]
     assert ws["A8"].value == "end"
     assert ws.column_dimensions["B"].width == 33
+
+
+def test_same_order_same_bytes(templates_dir: Path) -> None:
+    """A retry re-renders to the same SHA-256: no wall-clock time inside the file."""
+    ctx = sample_context("change", lines=3)
+    content = _xlsx(ctx, templates_dir)
+    archive = zipfile.ZipFile(io.BytesIO(content))
+    assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    core = archive.read("docProps/core.xml").decode()
+    assert core.count(ctx.dispatch.generated_at.strftime("%Y-%m-%dT%H:%M:%S")) == 2
+    assert _xlsx(ctx, templates_dir) == content
