@@ -15,7 +15,7 @@ from dispatch.settings import DEFAULT_TEMPLATES_DIR, DispatchSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = DEFAULT_TEMPLATES_DIR / "sample-refdata.yaml"
-TEMPLATES_DIR = Path(os.environ.get("DISPATCH_TEST_TEMPLATES_DIR", DEFAULT_TEMPLATES_DIR))
+TEMPLATES_DIR = DEFAULT_TEMPLATES_DIR
 API_KEY = "test-key-0123456789"
 PG_ADMIN_URL = os.environ.get(
     "DISPATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
