@@ -154,6 +154,14 @@ def read_snapshot(conn: Connection) -> RefSnapshot:
     )
 
 
+VENDORS_TABLE = models.Vendor.__table__
+
+
+def template_file_of(conn: Connection, *, name: str) -> str | None:
+    table = models.Template.__table__
+    return conn.execute(select(table.c.file).where(table.c.name == name)).scalar()
+
+
 def refdata_version(conn: Connection) -> int:
     counter = models.Counter.__table__
     return int(conn.execute(select(counter.c.value)
