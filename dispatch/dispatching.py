@@ -116,7 +116,8 @@ class Outcome:
         if self.status == "Skipped":
             return f"{what} skipped: {self.error}"
         retry = f"; retry at {self.next_attempt_at:%H:%M:%S}" if self.next_attempt_at else ""
-        return f"{what} ({self.formats}) FAILED after {self.attempts} attempt(s): {self.error}{retry}"
+        return (f"{what} ({self.formats}) FAILED after {self.attempts} attempt(s): "
+                f"{self.error}{retry}")
 
 
 def group_sends(rows: Sequence[Any]) -> list[Send]:
@@ -156,12 +157,13 @@ class Dispatcher:
             return job_store.claim_jobs(conn, worker=self.worker, now=self.clock(),
                                         lease=self.lease, limit=limit, order_id=order_id)
 
-    def load(self, job_id: int) -> Job:
+    def load(self, job_id: int, *, include_scheduled: bool = False) -> Job:
         """The claimed job with its open deliveries grouped into sends, and its context."""
         now = self.clock()
         with reading(self.engine) as conn:
             row = job_store.job_row(conn, job_id=job_id)
-            rows = job_store.open_deliveries(conn, job_id=job_id, now=now)
+            rows = job_store.open_deliveries(conn, job_id=job_id, now=now,
+                                             include_scheduled=include_scheduled)
             ctx = document_context(
                 conn, order_id=row.order_id, kind=row.kind, number=row.number,
                 replaces_number=row.replaces_number, changes=row.changes,

@@ -73,12 +73,15 @@ def job_row(conn: Connection, *, job_id: int) -> Any:
     return conn.execute(select(JOBS).where(JOBS.c.id == job_id)).first()
 
 
-def open_deliveries(conn: Connection, *, job_id: int, now: dt.datetime) -> list[Any]:
-    """The job's deliveries that may be attempted now: Pending, or Failed and due."""
+def open_deliveries(conn: Connection, *, job_id: int, now: dt.datetime,
+                    include_scheduled: bool = False) -> list[Any]:
+    """The job's deliveries that may be attempted now: Pending, or Failed and due
+    (``include_scheduled``: Failed with any retry scheduled, for an in-run retry)."""
+    due = DELIVERIES.c.next_attempt_at.is_not(None) if include_scheduled \
+        else DELIVERIES.c.next_attempt_at <= now
     return list(conn.execute(select(DELIVERIES).where(
         DELIVERIES.c.job_id == job_id,
-        or_(DELIVERIES.c.status == "Pending",
-            and_(DELIVERIES.c.status == "Failed", DELIVERIES.c.next_attempt_at <= now)),
+        or_(DELIVERIES.c.status == "Pending", and_(DELIVERIES.c.status == "Failed", due)),
     ).order_by(DELIVERIES.c.id)))
 
 
