@@ -66,6 +66,114 @@ def _template_checker():  # type: ignore[no-untyped-def]
     return check_template
 
 
+def _engine(settings):  # type: ignore[no-untyped-def]
+    from dispatch.store.engine import make_engine
+
+    return make_engine(settings.database_url)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from dispatch.previews import render_preview
+
+    settings = _settings()
+    document = render_preview(_engine(settings), settings, order_id=args.order_id,
+                              format=args.format, template_name=args.template, kind=args.kind)
+    out = Path(args.output or document.name)
+    out.write_bytes(document.content)
+    print(f"wrote {out} ({document.size} bytes, sha256 {document.sha256})")
+    return 0
+
+
+def cmd_dispatch_pending(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from dispatch import runtime
+    from dispatch.embedded import quiet_prefect_defaults
+    from dispatch.reporting import format_table
+
+    settings = _settings()
+    quiet_prefect_defaults()
+    runtime.install(runtime.Runtime(settings, _engine(settings)))
+    from flows.dispatch_pending import dispatch_pending
+
+    print("dispatch-pending: starting (the first Prefect flow of a process takes a few "
+          "seconds when no Prefect server is configured)", flush=True)
+    state = asyncio.run(dispatch_pending(limit=args.limit, concurrency=args.concurrency,
+                                         dry_run=args.dry_run, return_state=True))
+    counts = state.result(raise_on_failure=False)
+    if not isinstance(counts, dict):
+        print(f"dispatch-pending: {state.message}", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        print("dry run: nothing was sent, nothing was written")
+    print("dispatch-pending:", ", ".join(f"{n} {s}" for s, n in counts.items()) or
+          "nothing due")
+    if not args.dry_run:
+        from dispatch.store import jobs as job_store
+        from dispatch.store.engine import reading
+
+        with reading(runtime.current().engine) as conn:
+            failed = job_store.list_deliveries(conn, status="Failed", limit=20)
+        if failed:
+            print(f"\n{len(failed)} failed delivery(ies) (see `dispatch deliveries "
+                  "--status Failed`):")
+            print(format_table([_delivery_row(r) for r in failed], DELIVERY_COLUMNS))
+    return 0
+
+
+DELIVERY_COLUMNS = ("order", "dispatch", "channel", "format", "target", "status", "attempts",
+                    "error")
+
+
+def _delivery_row(row) -> dict:  # type: ignore[no-untyped-def]
+    return {"order": row.order_id, "dispatch": f"{row.kind} #{row.number}",
+            "channel": row.channel, "format": row.format or f"line {row.order_item_id}",
+            "target": row.target, "status": row.status, "attempts": row.attempts,
+            "error": row.error or "", "sha256": row.sha256 or "",
+            "delivered_at": row.delivered_at.isoformat() + "Z" if row.delivered_at else ""}
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    import json
+
+    from dispatch.reporting import format_table
+    from dispatch.store import jobs as job_store
+    from dispatch.store.engine import reading
+
+    settings = _settings()
+    with reading(_engine(settings)) as conn:
+        rows = job_store.list_deliveries(conn, status=args.status, order_id=args.order,
+                                         limit=args.limit)
+    table = [_delivery_row(r) for r in rows]
+    if args.json:
+        print(json.dumps(table, indent=2))
+    elif not table:
+        print("no deliveries" + (f" with status {args.status}" if args.status else ""))
+    else:
+        print(format_table(table, (*DELIVERY_COLUMNS, "sha256") if args.wide else
+                           DELIVERY_COLUMNS))
+    return 0
+
+
+def cmd_resend(args: argparse.Namespace) -> int:
+    from dispatch.models import utcnow
+    from dispatch.store import jobs as job_store
+    from dispatch.store.engine import transaction
+
+    settings = _settings()
+    engine = _engine(settings)
+    with transaction(engine) as conn:
+        try:
+            job_id, number, repeated = job_store.create_resend(
+                conn, order_id=args.order_id, kind=args.kind, channel=args.channel,
+                now=utcnow())
+        except LookupError as exc:
+            raise DispatchError(str(exc)) from None
+    print(f"resend of {args.order_id} dispatch #{repeated} created as dispatch #{number} "
+          f"(job {job_id}); it is sent by the running service or `dispatch dispatch-pending`")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from dispatch.demo import run_demo
 
@@ -93,6 +201,42 @@ def build_parser() -> argparse.ArgumentParser:
     load = sub.add_parser("load", help="load reference data from a YAML or JSON file (upsert)")
     load.add_argument("file", help="YAML or JSON file (see templates/sample-refdata.yaml)")
     load.set_defaults(func=cmd_load)
+
+    render = sub.add_parser("render", help="preview a document of an order (same code path "
+                            "as sending)")
+    render.add_argument("order_id", metavar="ORDER_ID")
+    render.add_argument("--format", required=True, choices=["XML", "PDF", "Excel"])
+    render.add_argument("--template", help="template name (PDF/Excel; default: the one the "
+                        "order's SendOptions name)")
+    render.add_argument("--kind", choices=["purchase", "change", "cancellation"],
+                        default="purchase")
+    render.add_argument("-o", "--output", help="output file (default: the document's name)")
+    render.set_defaults(func=cmd_render)
+
+    pending = sub.add_parser("dispatch-pending", help="run the dispatch-pending flow once: "
+                             "send every due dispatch and due retry, then exit")
+    pending.add_argument("--dry-run", action="store_true",
+                         help="list and render what would be sent where; no network I/O")
+    pending.add_argument("--limit", type=int, default=1000, help="jobs claimed per round")
+    pending.add_argument("--concurrency", type=int, default=8, help="orders in parallel")
+    pending.set_defaults(func=cmd_dispatch_pending)
+
+    resend = sub.add_parser("resend", help="make a new dispatch repeating an earlier one")
+    resend.add_argument("order_id", metavar="ORDER_ID")
+    resend.add_argument("--kind", choices=["purchase", "change", "cancellation"],
+                        help="which dispatch to repeat (default: the latest)")
+    resend.add_argument("--channel", choices=["B2B", "FTP", "Email"],
+                        help="only this channel (default: all the order's channels)")
+    resend.set_defaults(func=cmd_resend)
+
+    deliveries = sub.add_parser("deliveries", help="list deliveries and their outcomes")
+    deliveries.add_argument("--status", choices=["Pending", "Delivered", "Failed",
+                                                 "Unsupported"])
+    deliveries.add_argument("--order", help="only this order")
+    deliveries.add_argument("--limit", type=int, default=200)
+    deliveries.add_argument("--json", action="store_true", help="JSON instead of a table")
+    deliveries.add_argument("--wide", action="store_true", help="also show the SHA-256")
+    deliveries.set_defaults(func=cmd_deliveries)
 
     demo = sub.add_parser("demo", help="run the whole thing once on embedded defaults")
     demo.add_argument("--output", default="demo-output",

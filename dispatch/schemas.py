@@ -17,12 +17,13 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    WithJsonSchema,
 )
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
-def _no_nul(value: str) -> str:
+def no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
     return value
@@ -37,7 +38,10 @@ def _date_text(value: Any) -> Any:
 def _to_naive_utc(value: dt.datetime | None) -> dt.datetime | None:
     # Seed 004: "Date/time information should be provided in UTC"; naive means UTC.
     if value is not None and value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+            raise ValueError("out of range once converted to UTC (years 1-9999)") from None
     return value
 
 
@@ -48,7 +52,7 @@ def _price(value: Any) -> Any:
 
 
 def Str(max_length: int) -> Any:  # noqa: N802 - reads like a type in the models below
-    return Annotated[str, Field(max_length=max_length), AfterValidator(_no_nul)]
+    return Annotated[str, Field(max_length=max_length), AfterValidator(no_nul)]
 
 
 Int = Annotated[StrictInt, Field(ge=INT_MIN, le=INT_MAX)]
@@ -57,6 +61,9 @@ Price = Annotated[
     Decimal,
     BeforeValidator(_price),
     Field(max_digits=18, decimal_places=4, allow_inf_nan=False),
+    # Documented as what it accepts: a JSON number (a string is refused), |x| < 10^14.
+    WithJsonSchema({"type": "number", "exclusiveMinimum": -(10**14), "exclusiveMaximum": 10**14,
+                    "description": "at most 18 digits, 4 of them after the decimal point"}),
 ]
 
 
@@ -201,6 +208,7 @@ class DeliveryOut(BaseModel):
     Target: str
     Sha256: str | None
     DeliveredAt: str | None
+    NextAttemptAt: str | None
     DispatchNumber: int
     DocumentName: str | None
     PurchaseOrderItemId: str | None

@@ -16,7 +16,7 @@ from dispatch.refdata import ReferenceData, parse_reference_text
 from dispatch.settings import DEFAULT_TEMPLATES_DIR
 
 SAMPLE_FILE = DEFAULT_TEMPLATES_DIR / "sample-refdata.yaml"
-B2B_KEY_ENV = "ACME_B2B_KEY"
+B2B_KEY_ENVS = ("ACME_B2B_KEY", "CRANE_B2B_KEY")
 
 
 class StandinWorld:
@@ -38,7 +38,7 @@ class StandinWorld:
     @property
     def env(self) -> dict[str, str]:
         """Environment the dispatcher needs (the B2B API key, by its variable name)."""
-        return {B2B_KEY_ENV: self.b2b_api_key}
+        return {name: self.b2b_api_key for name in B2B_KEY_ENVS}
 
     def settings_overrides(self) -> dict[str, Any]:
         return self.smtp.settings_overrides()

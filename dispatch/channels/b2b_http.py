@@ -227,7 +227,9 @@ class B2BChannel:
                 documents=(proof(document),),
             )
         retryable = status in (408, 429) or status >= 500
-        hint = {401: " (check the API key in " + str(target.api_key_env) + ")",
+        key_hint = (f" (check the API key in {target.api_key_env})" if target.api_key_env
+                    else " (the vendor wants an API key: set b2b.api_key_env)")
+        hint = {401: key_hint,
                 403: " (the API key is not allowed to submit)"}.get(status, "")
         raise DeliveryError(
             f"B2B POST {url} for {document.name} answered {status}{hint}: {answer[:200]}",

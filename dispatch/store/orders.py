@@ -188,7 +188,8 @@ def order_detail(conn: Connection, *, order_id: str) -> dict[str, Any] | None:
         "Deliveries": [{
             "Kind": d.kind, "Channel": d.channel, "Format": d.format, "Status": d.status,
             "Attempts": d.attempts, "Error": d.error, "Target": d.target, "Sha256": d.sha256,
-            "DeliveredAt": iso(d.delivered_at), "DispatchNumber": d.number,
+            "DeliveredAt": iso(d.delivered_at), "NextAttemptAt": iso(d.next_attempt_at),
+            "DispatchNumber": d.number,
             "DocumentName": d.document_name, "PurchaseOrderItemId": d.order_item_id,
             "Evidence": d.evidence,
         } for d in deliveries],

@@ -1,0 +1,262 @@
+"""`dispatch demo`: the whole product once, on one machine, with no other setup.
+
+Starts stand-in vendors on 127.0.0.1 (SMTP relay, OpenSSH/asyncssh SFTP, B2B receiver), the
+service in embedded mode (API + request executor + Prefect flows in-process) on a fresh
+SQLite database, loads the sample reference data, creates and changes orders through the
+HTTP API, waits for every delivery, prints what was delivered where with its evidence, and
+leaves the documents in the output folder.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import logging
+import os
+import secrets
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dispatch.reporting import format_table
+
+ORDERS: list[tuple[str, dict[str, Any]]] = [
+    ("all channels (email PDF+Excel+XML, SFTP XML, B2B)", {
+        "VendorId": "ACME", "StockName": "Main", "DeviceId": "DEV-1", "Status": "Active",
+        "CustomShipToId": "SITE-7", "Reference": "ERP 4711", "Notes": "Deliver to gate 3",
+        "SendOptions": {"Channel": {"IsB2B": True, "IsFtp": True, "IsEmail": True},
+                        "FTP": {"IsXml": True},
+                        "Email": {"IsXml": True, "IsPdf": True, "IsExcel": True,
+                                  "PdfTemplate": "standard-pdf",
+                                  "ExcelTemplate": "standard-excel"}},
+        "PurchaseOrderItems": [{"ItemId": "DRILL-5", "TotalQuantity": 10, "LineReference": "A1"},
+                               {"ItemId": "GLOVE-L", "TotalQuantity": 40}]}),
+    ("SFTP only (XML + PDF)", {
+        "VendorId": "ACME", "StockName": "Main", "Status": "Active",
+        "SendOptions": {"Channel": {"IsFtp": True},
+                        "FTP": {"IsXml": True, "IsPdf": True, "PdfTemplateName": "standard-pdf"}},
+        "PurchaseOrderItems": [{"ItemId": "DRILL-8", "TotalQuantity": 3, "DeviceId": "DEV-2"}]}),
+    ("B2B only, first attempt answered 503 (retried)", {
+        "VendorId": "CRANE", "StockName": "Plant7", "DeviceId": "DEV-7", "Status": "Active",
+        "SendOptions": {"Channel": {"IsB2B": True}},
+        "PurchaseOrderItems": [{"ItemId": "NUT-M8", "TotalQuantity": 25}]}),
+    ("email only, created New, activated, then quantity raised (change)", {
+        "VendorId": "BOLT", "StockName": "Main", "DeviceId": "DEV-1",
+        "SendOptions": {"Channel": {"IsEmail": True},
+                        "Email": {"IsXml": True, "IsExcel": True,
+                                  "ExcelTemplate": "standard-excel"}},
+        "PurchaseOrderItems": [{"ItemId": "NUT-M8", "TotalQuantity": 100},
+                               {"CustomItemId": "BOLT-SPECIAL", "CustomItemQuantity": 5,
+                                "CustomItemPricePerPiece": 7.5, "Note": "=1+1 stays text"}]}),
+    ("email PDF + B2B, activated then cancelled", {
+        "VendorId": "ACME", "StockName": "Main", "DeviceId": "DEV-2", "Status": "Active",
+        "SendOptions": {"Channel": {"IsEmail": True, "IsB2B": True},
+                        "Email": {"IsPdf": True, "PdfTemplate": "standard-pdf"}},
+        "PurchaseOrderItems": [{"ItemId": "GLOVE-L", "TotalQuantity": 12}]}),
+]
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+class Client:
+    def __init__(self, base: str, key: str) -> None:
+        self.http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"},
+                                 timeout=30, trust_env=False)
+
+    def post(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.http.post(f"/ERP/PurchaseOrder/{endpoint}", json=body)
+        response.raise_for_status()
+        guid = response.json()["RequestGuid"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            result = self.http.get("/ERP/PurchaseOrder/GetRequestResult",
+                                   params={"requestGuid": guid}).json()
+            if result["Status"] in ("Completed", "Failed"):
+                if result["Status"] == "Failed":
+                    raise RuntimeError(f"{endpoint} failed: {result['Message']}")
+                return result
+            time.sleep(0.02)  # polling the API for the request's result, as an ERP would
+        raise RuntimeError(f"{endpoint} request {guid} did not complete")
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        return self.http.get("/ERP/PurchaseOrder/Get", params={"orderId": order_id}).json()
+
+
+def run_demo(output: Path, *, port: int = 0, keep_serving: bool = False) -> int:
+    output = output.resolve()
+    if output.exists():
+        shutil.rmtree(output)
+    output.mkdir(parents=True)
+    prefect_home = output / "prefect"
+    os.environ.update({
+        "PREFECT_HOME": str(prefect_home),  # the demo's flow runs, for the UI afterwards
+        # The demo prints its own progress; every run's logs are in the Prefect UI.
+        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
+        "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    })
+    os.environ.pop("PREFECT_API_URL", None)
+    # Expected faults (the demo's 503) are shown in the final table, not as log noise.
+    logging.getLogger("dispatch").setLevel(logging.ERROR)
+    from dispatch.standin_world import StandinWorld
+
+    say(f"dispatch demo: output in {output}")
+    say("- starting stand-in vendors on 127.0.0.1 (SMTP relay, SFTP server, B2B receiver)")
+    with StandinWorld(output / "vendors") as world:
+        os.environ.update(world.env)
+        return _run(output, world, port=port, keep_serving=keep_serving)
+
+
+def _run(output: Path, world: Any, *, port: int, keep_serving: bool) -> int:
+    import uvicorn
+
+    from dispatch.documents import check_template
+    from dispatch.service import build_service
+    from dispatch.settings import load_settings
+    from dispatch.store.engine import make_engine
+    from dispatch.store.refdata import upsert_reference_data
+
+    key = secrets.token_urlsafe(16)
+    settings = load_settings(database_url=f"sqlite:///{output / 'dispatch.db'}",
+                             api_keys=key, retry_delays="1,2,4",
+                             **world.settings_overrides())
+    say(f"  SMTP {world.smtp.host}:{world.smtp.port}, SFTP ({world.sftp.kind}) "
+        f"{world.sftp.host}:{world.sftp.port}, B2B {world.b2b.url}")
+    counts = upsert_reference_data(make_engine(settings.database_url), world.reference_data(),
+                                   source="templates/sample-refdata.yaml",
+                                   templates_dir=settings.templates_dir,
+                                   check_template=check_template)
+    say("- loaded sample reference data: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    app = build_service(settings, dispatch=True)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the API server did not start")
+        time.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    base = f"http://127.0.0.1:{bound}"
+    say(f"- service running at {base} (embedded dispatch); starting Prefect in-process...")
+    embedded = app.state.embedded
+    embedded.ready.wait(120)
+    if embedded.error is not None:
+        raise RuntimeError(f"the embedded dispatcher failed to start: {embedded.error}")
+    try:
+        ok = _scenario(Client(base, key), world, output)
+        if keep_serving:
+            say(f"\nAPI still running at {base} (API key {key}); Ctrl-C to stop.")
+            try:
+                thread.join()
+            except KeyboardInterrupt:
+                pass
+    finally:
+        server.should_exit = True
+        thread.join(30)
+    say(f"\nPrefect UI: the demo's flow runs and artifacts are stored in {output / 'prefect'}."
+        f"\n  PREFECT_HOME={output / 'prefect'} .venv/bin/prefect server start"
+        "\n  then open http://127.0.0.1:4200/runs")
+    return 0 if ok else 1
+
+
+def _scenario(client: Client, world: Any, output: Path) -> bool:
+    ids: list[str] = []
+    for index, (label, body) in enumerate(ORDERS):
+        if index == 2:
+            _wait_delivered(client, ids)  # so the fault below hits this order's submission
+            world.b2b.fail_next(503)  # the first submission of this order fails, once
+        result = client.post("Create", body)
+        order_id = result["PurchaseOrder"]["Id"]
+        ids.append(order_id)
+        say(f"- created {order_id}: {label}")
+    client.post("UpdateOrder", {"OrderId": ids[3], "Status": "Active"})
+    say(f"- activated {ids[3]}")
+    _wait_delivered(client, [ids[3]])
+    client.post("UpdateQuantity", {"OrderId": ids[3], "PurchaseOrderItems": [
+        {"ItemId": "NUT-M8", "TotalQuantity": 120}]})
+    say(f"- raised {ids[3]} NUT-M8 100 -> 120 (vendor BOLT wants changes: change dispatch)")
+    _wait_delivered(client, [ids[4]])
+    client.post("UpdateOrder", {"OrderId": ids[4], "Status": "Cancelled"})
+    say(f"- cancelled {ids[4]} after it was sent")
+    expected = {ids[0]: 1, ids[1]: 1, ids[2]: 1, ids[3]: 2, ids[4]: 2}
+    details = _wait_delivered(client, ids, expected=expected)
+    rows = []
+    for order_id in ids:
+        for d in details[order_id]["Deliveries"]:
+            rows.append({"order": order_id, "dispatch": f"{d['Kind']} #{d['DispatchNumber']}",
+                         "channel": d["Channel"],
+                         "document": d["DocumentName"] or f"line {d['PurchaseOrderItemId']}",
+                         "status": d["Status"], "attempts": d["Attempts"],
+                         "evidence": _evidence(d), "sha256": (d["Sha256"] or "")[:12]})
+    say("\nWhat was delivered where:")
+    say(format_table(rows, ["order", "dispatch", "channel", "document", "status", "attempts",
+                            "sha256", "evidence"]))
+    folder = _save_received(world, output)
+    bad = [r for r in rows if r["status"] not in ("Delivered", "Unsupported")]
+    say(f"\nDocuments as the vendors received them: {folder}")
+    say(f"Deliveries: {len(rows)}; delivered {sum(r['status'] == 'Delivered' for r in rows)}, "
+        f"unsupported (B2B has no cancellation) "
+        f"{sum(r['status'] == 'Unsupported' for r in rows)}, problems {len(bad)}")
+    return not bad
+
+
+def _evidence(d: dict[str, Any]) -> str:
+    remote = (d.get("Evidence") or {}).get("remote") or {}
+    if d["Status"] == "Unsupported" or d["Status"] == "Failed":
+        return (d["Error"] or "")[:70]
+    if "message_id" in remote:
+        return f"SMTP {remote.get('reply', '')[:24]} {remote['message_id']}"
+    if "path" in remote:
+        return f"{remote['path'].rsplit('/', 1)[-1]} {remote.get('size')} bytes read back"
+    if "status" in remote:
+        return f"HTTP {remote['status']} {str(remote.get('body', ''))[:40]}"
+    return ""
+
+
+def _wait_delivered(client: Client, ids: list[str],
+                    expected: dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
+    """Poll the order detail until every delivery is settled (Delivered/Unsupported/Failed
+    without retry), printing progress."""
+    deadline = time.monotonic() + 120
+    last = ""
+    while True:
+        details = {order_id: client.order(order_id) for order_id in ids}
+        rows = [d for detail in details.values() for d in detail["Deliveries"]]
+        numbers = {order_id: max([d["DispatchNumber"] for d in detail["Deliveries"]] or [0])
+                   for order_id, detail in details.items()}
+        settled = [d for d in rows if d["Status"] in ("Delivered", "Unsupported")
+                   or (d["Status"] == "Failed" and d["NextAttemptAt"] is None)]
+        progress = f"  {len(settled)}/{len(rows)} deliveries settled"
+        if progress != last:
+            say(progress)
+            last = progress
+        complete = all(numbers[o] >= n for o, n in (expected or {}).items())
+        if rows and len(settled) == len(rows) and complete:
+            return details
+        if time.monotonic() > deadline:
+            raise RuntimeError("deliveries did not settle within 120 s: " + progress)
+        time.sleep(0.1)  # polling the order detail, as a person watching would
+
+
+def _save_received(world: Any, output: Path) -> Path:
+    folder = output / "received"
+    (folder / "email").mkdir(parents=True)
+    for n, mail in enumerate(world.smtp.messages, 1):
+        (folder / "email" / f"message-{n}.eml").write_bytes(mail.content)
+        message = email.message_from_bytes(mail.content)
+        for part in message.walk():
+            name = part.get_filename()
+            if name:
+                (folder / "email" / name).write_bytes(part.get_payload(decode=True))
+    sftp = folder / "sftp"
+    shutil.copytree(world.inbox(), sftp)
+    (folder / "b2b-submissions.json").write_text(json.dumps(
+        [{"idempotency_key": s.idempotency_key, "body": s.body}
+         for s in world.b2b.submissions], indent=2))
+    return folder
