@@ -32,7 +32,7 @@ from dispatch.documents.context import DocumentContext
 from dispatch.errors import DeliveryError, DispatchError
 from dispatch.models import utcnow
 from dispatch.refdata import VendorB2B, VendorEmail, VendorFtp
-from dispatch.rules.retry import next_attempt_at
+from dispatch.rules.retry import max_attempts, next_attempt_at
 from dispatch.settings import DispatchSettings
 from dispatch.store import jobs as job_store
 from dispatch.store.context import atelier_codes, document_context, ship_to_address
@@ -254,6 +254,15 @@ class Dispatcher:
             size = sum(d.size for d in documents)
             return Outcome(**base, status="Skipped", attempts=first.attempts,
                            error=f"dry run: {len(documents)} document(s), {size} bytes")
+        limit = max_attempts(self.settings.retry_delays)
+        if first.attempts >= limit:
+            # Every attempt was started but none recorded an outcome (the process died during
+            # the send each time): stop here rather than resend for ever.
+            exhausted = DeliveryError(
+                f"{first.attempts} attempt(s) started without a recorded outcome (the sending "
+                "process died?); not sent again automatically: check with the vendor, then "
+                "`dispatch resend`", retryable=False)
+            return self._failed(job, send, exhausted, base, attempts=first.attempts)
         now = self.clock()
         with transaction(self.engine) as conn:
             job_store.renew_claim(conn, job_id=job.id, worker=self.worker, now=now,

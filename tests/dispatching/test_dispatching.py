@@ -126,3 +126,22 @@ def test_dry_run_renders_without_sending_or_writing(env: Env) -> None:
     assert env.api.order(order_id)["Deliveries"] == before
     assert env.world.smtp.messages == [] and env.world.b2b.submissions == []
     assert list(env.world.inbox().iterdir()) == []
+
+
+def test_a_send_that_never_records_is_not_repeated_past_the_attempt_limit(env: Env) -> None:
+    """attempts counted before each send: after len(delays)+1 unrecorded attempts (a process
+    dying during the send each time), the delivery fails instead of being sent again."""
+    from sqlalchemy import update
+
+    from dispatch.models import Delivery
+
+    order_id = env.order(all_channels_order(SendOptions={"Channel": {"IsB2B": True}},
+                                            PurchaseOrderItems=[{"ItemId": "DRILL-5",
+                                                                 "TotalQuantity": 1}]))
+    with env.engine.begin() as conn:  # as if three attempts had started and died
+        conn.execute(update(Delivery.__table__).values(attempts=3))
+    outcomes = asyncio.run(env.dispatcher().run_pending())
+    assert [(o.status, o.retryable) for o in outcomes] == [("Failed", False)]
+    assert env.world.b2b.submissions == []
+    row = env.api.order(order_id)["Deliveries"][0]
+    assert row["Status"] == "Failed" and "without a recorded outcome" in row["Error"]

@@ -1,0 +1,92 @@
+"""The dispatch command: render, deliveries, resend, dispatch-pending (real processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from pypdf import PdfReader
+
+from tests.conftest import ROOT, TEMPLATES_DIR
+from tests.dispatching.conftest import Env, all_channels_order, env, world  # noqa: F401
+
+
+def _run(e: Env, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "DISPATCH_DATABASE_URL": e.settings.database_url,
+               "DISPATCH_TEMPLATES_DIR": str(TEMPLATES_DIR), "DO_NOT_TRACK": "1",
+               "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+               **{f"DISPATCH_{k.upper()}": str(v)
+                  for k, v in e.world.settings_overrides().items()}}
+    return subprocess.run([sys.executable, "-m", "dispatch", *args], env=environ,
+                          cwd=cwd or ROOT, capture_output=True, text=True, timeout=180)
+
+
+def test_render_previews_each_format(env: Env, tmp_path: Path) -> None:  # noqa: F811
+    order_id = env.order(all_channels_order(Status="New"))
+    pdf = _run(env, "render", order_id, "--format", "PDF", "-o", str(tmp_path / "p.pdf"))
+    assert pdf.returncode == 0, pdf.stderr
+    text = "".join(page.extract_text() for page in PdfReader(tmp_path / "p.pdf").pages)
+    assert order_id in text and "DRILL-5" in text
+    cancel = _run(env, "render", order_id, "--format", "PDF", "--kind", "cancellation",
+                  "-o", str(tmp_path / "c.pdf"))
+    assert cancel.returncode == 0, cancel.stderr
+    assert "CANCELLATION" in "".join(p.extract_text() for p in PdfReader(tmp_path / "c.pdf").pages)
+    xlsx = _run(env, "render", order_id, "--format", "Excel", "--template", "standard-excel",
+                "-o", str(tmp_path / "o.xlsx"))
+    assert xlsx.returncode == 0, xlsx.stderr
+    cells = [c.value for row in load_workbook(tmp_path / "o.xlsx").active.iter_rows()
+             for c in row]
+    assert "=SUM(A1)" in cells  # order text stays text
+    xml = _run(env, "render", order_id, "--format", "XML", "-o", str(tmp_path / "o.xml"))
+    assert xml.returncode == 0 and order_id.encode() in (tmp_path / "o.xml").read_bytes()
+
+
+def test_render_errors_name_the_argument(env: Env) -> None:  # noqa: F811
+    missing = _run(env, "render", "PurchaseOrder999", "--format", "XML")
+    assert missing.returncode == 2 and "ORDER_ID: no purchase order" in missing.stderr
+    order_id = env.order(all_channels_order(SendOptions={"Channel": {"IsB2B": True}}))
+    no_template = _run(env, "render", order_id, "--format", "PDF")
+    assert no_template.returncode == 2 and "--template" in no_template.stderr
+
+
+def test_deliveries_and_resend(env: Env) -> None:  # noqa: F811
+    import asyncio
+
+    order_id = env.order(all_channels_order())
+    env.world.b2b.fail_next(400, times=2)
+    asyncio.run(env.dispatcher().run_pending())
+    failed = _run(env, "deliveries", "--status", "Failed", "--json")
+    assert failed.returncode == 0, failed.stderr
+    rows = json.loads(failed.stdout)
+    assert {r["channel"] for r in rows} == {"B2B"} and all("400" in r["error"] for r in rows)
+    table = _run(env, "deliveries", "--order", order_id)
+    assert "Delivered" in table.stdout and "Failed" in table.stdout
+    resent = _run(env, "resend", order_id, "--channel", "B2B")
+    assert resent.returncode == 0, resent.stderr
+    assert "dispatch #1 created as dispatch #2" in resent.stdout
+    asyncio.run(env.dispatcher().run_pending())
+    detail = env.api.order(order_id)
+    second = [d for d in detail["Deliveries"] if d["DispatchNumber"] == 2]
+    assert {d["Channel"] for d in second} == {"B2B"} and len(second) == 2
+    assert all(d["Status"] == "Delivered" for d in second)
+    assert len(env.world.smtp.messages) == 1  # the email was not repeated
+    bad = _run(env, "resend", order_id, "--channel", "FTP", "--kind", "change")
+    assert bad.returncode == 2 and "--kind" in bad.stderr
+
+
+@pytest.mark.slow
+def test_dispatch_pending_command(env: Env) -> None:  # noqa: F811
+    order_id = env.order(all_channels_order())
+    dry = _run(env, "dispatch-pending", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "nothing was sent" in dry.stdout and "4 Skipped" in dry.stdout
+    assert env.world.smtp.messages == []
+    real = _run(env, "dispatch-pending")
+    assert real.returncode == 0, real.stderr
+    assert "4 Delivered" in real.stdout
+    assert {d["Status"] for d in env.api.order(order_id)["Deliveries"]} == {"Delivered"}
