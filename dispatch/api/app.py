@@ -59,7 +59,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _shape(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        messages = describe(exc.errors())
+        messages = describe(exc.errors(), located=True)
         return JSONResponse({"Message": messages[0] if messages else "invalid request",
                              "Errors": messages}, status_code=422)
 
