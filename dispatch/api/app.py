@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatch.api.auth import ApiKeyMiddleware
 from dispatch.api.errors import describe
@@ -62,6 +63,20 @@ def create_app(
         messages = describe(exc.errors(), located=True)
         return JSONResponse({"Message": messages[0] if messages else "invalid request",
                              "Errors": messages}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Routing errors (unknown path, wrong method) in the same shape as every other 4xx.
+        if exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            message = (f"method: {request.method} is not allowed on {request.url.path}"
+                       + (f"; use {allowed}" if allowed else ""))
+        elif exc.status_code == 404:
+            message = f"path: no endpoint {request.url.path}; see /openapi.json"
+        else:
+            message = f"request: {exc.detail}"
+        return JSONResponse({"Message": message, "Errors": [message]},
+                            status_code=exc.status_code, headers=exc.headers)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
