@@ -22,7 +22,7 @@ class ApiKeyMiddleware:
         self.app = app
         self.keys = [key.encode() for key in keys]
 
-    def _valid(self, presented: bytes | None) -> bool:
+    def _valid(self, presented: bytes) -> bool:
         if not presented:
             return False
         ok = False
@@ -34,13 +34,15 @@ class ApiKeyMiddleware:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        presented = None
+        # Every credential sent counts (not just the last header): a valid bearer token next
+        # to an empty X-Api-Key is accepted whatever the header order.
+        presented = []
         for name, value in scope["headers"]:
             if name == b"x-api-key":
-                presented = value.strip()
+                presented.append(value.strip())
             elif name == b"authorization" and value[:7].lower() == b"bearer ":
-                presented = value[7:].strip()
-        if self._valid(presented):
+                presented.append(value[7:].strip())
+        if any([self._valid(candidate) for candidate in presented]):
             await self.app(scope, receive, send)
             return
         await send({"type": "http.response.start", "status": 401, "headers": [
