@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError
 
 from dispatch import requests as erp_requests
 from dispatch.api.errors import error_response, shape_error_response
@@ -16,6 +16,7 @@ from dispatch.schemas import (
     RequestAccepted,
     RequestResult,
     ShapeError,
+    no_nul,
 )
 from dispatch.store import orders as order_store
 from dispatch.store import requests as request_store
@@ -98,7 +99,8 @@ async def update_order(request: Request) -> Response:
 @router.get("/GetRequestResult", response_model=RequestResult,
             responses={**ERRORS, 404: {"model": ShapeError, "description": "Unknown GUID"}})
 def get_request_result(
-    request: Request, requestGuid: str = Query(max_length=64)  # noqa: N803 - seed's name
+    request: Request,
+    requestGuid: Annotated[str, Query(max_length=64), AfterValidator(no_nul)],  # noqa: N803
 ) -> Response:
     with reading(request.app.state.engine) as conn:
         row = request_store.find_request(conn, guid=requestGuid)
@@ -115,7 +117,10 @@ def get_request_result(
 
 @router.get("/Get", response_model=OrderDetail,
             responses={**ERRORS, 404: {"model": ShapeError, "description": "Unknown order"}})
-def get_order(request: Request, orderId: str = Query(max_length=50)) -> Response:  # noqa: N803
+def get_order(
+    request: Request,
+    orderId: Annotated[str, Query(max_length=50), AfterValidator(no_nul)],  # noqa: N803
+) -> Response:
     with reading(request.app.state.engine) as conn:
         detail = order_store.order_detail(conn, order_id=orderId)
     if detail is None:
