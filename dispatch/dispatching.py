@@ -146,6 +146,9 @@ class Dispatcher:
         self.engine = engine
         self.clock = clock  # naive UTC now; tests pass a controllable one
         self.settings = settings
+        # Connections belong to an event loop: a ChannelSet we create is closed at the end of
+        # each run_pending()/dry_run(); one passed in is the caller's to close.
+        self._owns_channels = channels is None
         self.channels = channels or ChannelSet(settings=settings)
         self.worker = worker or worker_name()
         longest = sum(settings.retry_delays) + 300
@@ -189,6 +192,10 @@ class Dispatcher:
         """The vendor target and the exact bytes of a send (rendered once per job)."""
         if send.channel == "B2B":
             row = send.rows[0]
+            if row.payload:
+                return self._target(job, "b2b"), [Document(
+                    name=customer_reference(job.order_id, row.order_item_id),
+                    content=row.payload.encode(), media_type="application/json", format="JSON")]
             line = job.lines[row.order_item_id]
             code = job.codes.get(line.item_id) if line.item_id else None
             if code is None:
@@ -269,6 +276,9 @@ class Dispatcher:
                                   lease=self.lease)
             taken = job_store.start_attempt(conn, delivery_ids=send.ids, job_id=job.id,
                                             worker=self.worker, now=now)
+            if taken and send.channel == "B2B" and not first.payload:
+                job_store.keep_payload(conn, delivery_id=first.id,
+                                       payload=documents[0].content.decode())
         if taken == 0:
             return Outcome(**base, status="Skipped", attempts=first.attempts,
                            error="another worker owns this job now")
@@ -360,11 +370,15 @@ class Dispatcher:
         """Claim due jobs and run them until none is due: orders concurrently, each order's
         jobs in order (a cancellation is claimable only once the purchase is done)."""
         outcomes: list[Outcome] = []
-        while True:
-            by_order = self.claim_by_order(limit=limit, order_id=order_id)
-            if not by_order:
-                return outcomes
-            outcomes += await self._run_orders(by_order, concurrency)
+        try:
+            while True:
+                by_order = self.claim_by_order(limit=limit, order_id=order_id)
+                if not by_order:
+                    return outcomes
+                outcomes += await self._run_orders(by_order, concurrency)
+        finally:
+            if self._owns_channels:
+                await self.channels.aclose()
 
     async def _run_orders(self, by_order: dict[str, list[int]], concurrency: int
                           ) -> list[Outcome]:

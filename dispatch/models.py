@@ -203,6 +203,9 @@ class Delivery(SQLModel, table=True):
     template_name: str | None = Field(default=None, max_length=50)
     order_item_id: str | None = Field(default=None, max_length=50)
     quantity: int | None = None  # B2B: the quantity submitted for the line
+    # B2B: the exact body sent on the first attempt, reused by every retry (same bytes under
+    # the same Idempotency-Key, whatever changed in the reference data meanwhile).
+    payload: str | None = Field(default=None, sa_column=Column(Text))
     document_name: str | None = Field(default=None, max_length=200)
     target: str = Field(sa_column=Column(Text, nullable=False))
     idempotency_key: str = Field(max_length=200, unique=True)

@@ -101,6 +101,12 @@ def start_attempt(conn: Connection, *, delivery_ids: list[int], job_id: int, wor
     return int(result.rowcount)
 
 
+def keep_payload(conn: Connection, *, delivery_id: int, payload: str) -> None:
+    conn.execute(update(DELIVERIES).where(DELIVERIES.c.id == delivery_id,
+                                          DELIVERIES.c.payload.is_(None))
+                 .values(payload=payload))
+
+
 def record_delivered(conn: Connection, *, delivery_id: int, sha256: str, size: int,
                      evidence: dict[str, Any], now: dt.datetime) -> None:
     conn.execute(update(DELIVERIES).where(DELIVERIES.c.id == delivery_id).values(

@@ -83,12 +83,15 @@ def test_retry_when_due_then_failed_for_good(env: Env) -> None:
     clock = Clock()
     dispatcher = env.dispatcher(clock=clock)
     env.world.b2b.fail_next(503, times=3)  # retry_delays=[0.2, 0.2]: three attempts in all
-    assert [o.status for o in asyncio.run(dispatcher.run_pending())] == ["Failed"]
+    first = asyncio.run(dispatcher.run_pending())
+    assert [o.status for o in first] == ["Failed"] and "answered 503" in first[0].error
     clock.advance(0.25)
-    assert [o.attempts for o in asyncio.run(dispatcher.run_pending())] == [2]
+    second = asyncio.run(dispatcher.run_pending())
+    assert [o.attempts for o in second] == [2] and "answered 503" in second[0].error
     clock.advance(0.25)
     last = asyncio.run(dispatcher.run_pending())
     assert [(o.status, o.attempts, o.next_attempt_at) for o in last] == [("Failed", 3, None)]
+    assert "answered 503" in last[0].error
     clock.advance(3600)
     assert asyncio.run(dispatcher.run_pending()) == []  # exhausted: never again by itself
     row = env.api.order(order_id)["Deliveries"][0]
@@ -145,3 +148,25 @@ def test_a_send_that_never_records_is_not_repeated_past_the_attempt_limit(env: E
     assert env.world.b2b.submissions == []
     row = env.api.order(order_id)["Deliveries"][0]
     assert row["Status"] == "Failed" and "without a recorded outcome" in row["Error"]
+
+
+def test_b2b_retry_sends_the_first_body_even_if_reference_data_changed(env: Env) -> None:
+    from dispatch.refdata import parse_reference_text
+    from dispatch.store.refdata import upsert_reference_data
+
+    env.order(all_channels_order(SendOptions={"Channel": {"IsB2B": True}},
+                                 PurchaseOrderItems=[{"ItemId": "DRILL-5", "TotalQuantity": 1}]))
+    clock = Clock()
+    dispatcher = env.dispatcher(clock=clock)
+    env.world.b2b.fail_next(503)
+    asyncio.run(dispatcher.run_pending())
+    data = env.world.reference_data_dict()
+    data["items"][0]["vendors"]["ACME"]["atelier_code"] = 999999  # changed meanwhile
+    import yaml
+
+    upsert_reference_data(env.engine, parse_reference_text(yaml.safe_dump(data), "x.yaml"),
+                          source="x.yaml", templates_dir=env.settings.templates_dir)
+    clock.advance(1)
+    assert [o.status for o in asyncio.run(dispatcher.run_pending())] == ["Delivered"]
+    (submission,) = env.world.b2b.submissions
+    assert submission.body["atelierCode"] == 120045  # the body of the first attempt
