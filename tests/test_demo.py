@@ -1,0 +1,38 @@
+"""The README's first command: `dispatch demo` delivers everything and exits cleanly."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DISPATCH_", "PREFECT_"))}
+    run = subprocess.run([sys.executable, "-m", "dispatch", "demo", "--output", str(out)],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "problems 0" in run.stdout
+    assert "Traceback" not in run.stderr
+    received = out / "received"
+    pdfs = sorted(p.name for p in (received / "email").glob("*.pdf"))
+    assert "PurchaseOrder5_cancellation_2.pdf" in pdfs
+    assert (received / "sftp" / "PurchaseOrder1_purchase_1.xml").is_file()
+    with sqlite3.connect(out / "dispatch.db") as db:
+        statuses = dict(db.execute("SELECT status, count(*) FROM delivery GROUP BY status"))
+        attempts = db.execute("SELECT max(attempts) FROM delivery WHERE channel = 'B2B'"
+                              ).fetchone()[0]
+    assert set(statuses) == {"Delivered", "Unsupported"}, statuses
+    assert statuses["Unsupported"] == 1  # the cancelled order's B2B line
+    assert attempts == 2  # the transient 503 was retried
+    assert "PREFECT_HOME=" in run.stdout and "prefect server start" in run.stdout
