@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from dispatch.errors import DispatchError
 
@@ -98,8 +99,9 @@ def cmd_dispatch_pending(args: argparse.Namespace) -> int:
 
     print("dispatch-pending: starting (the first Prefect flow of a process takes a few "
           "seconds when no Prefect server is configured)", flush=True)
-    state = asyncio.run(dispatch_pending(limit=args.limit, concurrency=args.concurrency,
-                                         dry_run=args.dry_run, return_state=True))
+    flow_run = dispatch_pending(limit=args.limit, concurrency=args.concurrency,
+                                dry_run=args.dry_run, return_state=True)
+    state: Any = asyncio.run(flow_run)  # type: ignore[arg-type]
     counts = state.result(raise_on_failure=False)
     if not isinstance(counts, dict):
         print(f"dispatch-pending: {state.message}", file=sys.stderr)

@@ -253,7 +253,9 @@ def _save_received(world: Any, output: Path) -> Path:
         for part in message.walk():
             name = part.get_filename()
             if name:
-                (folder / "email" / name).write_bytes(part.get_payload(decode=True))
+                payload = part.get_payload(decode=True)
+                if isinstance(payload, bytes):
+                    (folder / "email" / name).write_bytes(payload)
     sftp = folder / "sftp"
     shutil.copytree(world.inbox(), sftp)
     (folder / "b2b-submissions.json").write_text(json.dumps(

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from dispatch.channels import ChannelSet, Envelope
@@ -38,7 +39,7 @@ from dispatch.store import jobs as job_store
 from dispatch.store.context import atelier_codes, document_context, ship_to_address
 from dispatch.store.engine import reading, transaction
 from dispatch.store.orders import LINES, ORDERS
-from dispatch.store.refdata import VENDORS_TABLE, template_file_of
+from dispatch.store.refdata import VENDORS, template_file_of
 
 log = logging.getLogger("dispatch.dispatching")
 
@@ -171,9 +172,9 @@ class Dispatcher:
                 conn, order_id=row.order_id, kind=row.kind, number=row.number,
                 replaces_number=row.replaces_number, changes=row.changes,
                 generated_at=row.created_at, buyer_name=self.settings.buyer_name)
-            order = conn.execute(ORDERS.select().where(ORDERS.c.id == row.order_id)).first()
-            vendor = conn.execute(VENDORS_TABLE.select()
-                                  .where(VENDORS_TABLE.c.id == row.vendor_id)).first()
+            order = conn.execute(ORDERS.select().where(ORDERS.c.id == row.order_id)).one()
+            vendor = conn.execute(VENDORS.select()
+                                  .where(VENDORS.c.id == row.vendor_id)).first()
             needs_b2b = any(r.channel == "B2B" for r in rows)
             ship_to = ship_to_address(conn, location_id=order.custom_ship_to_id) \
                 if needs_b2b else None
@@ -214,10 +215,9 @@ class Dispatcher:
         documents = []
         for row in send.rows:
             key = (row.format, row.template_name)
-            document = job.documents.get(key)
-            if document is None:
-                document = job.documents[key] = self._render(job, row)
-            documents.append(document)
+            if key not in job.documents:
+                job.documents[key] = self._render(job, row)
+            documents.append(job.documents[key])
         return self._target(job, "email" if send.channel == "Email" else "ftp"), documents
 
     def _render(self, job: Job, row: Any) -> Document:
@@ -241,7 +241,9 @@ class Dispatcher:
         if not config:
             raise DeliveryError(f"vendor '{job.vendor_id}' has no {kind} configured any more; "
                                 "configure it with `dispatch load` and resend", retryable=False)
-        model = {"b2b": VendorB2B, "email": VendorEmail, "ftp": VendorFtp}[kind]
+        models: dict[str, type[BaseModel]] = {"b2b": VendorB2B, "email": VendorEmail,
+                                              "ftp": VendorFtp}
+        model = models[kind]
         return model.model_validate(config)
 
     async def send(self, job: Job, send: Send, *, dry_run: bool = False) -> Outcome:

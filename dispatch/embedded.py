@@ -123,8 +123,8 @@ class EmbeddedDispatcher:
                 self.runs += 1
                 state = await dispatch_pending(concurrency=self._concurrency,
                                                return_state=True)
-                counts = await state.result(raise_on_failure=False) if state.is_completed() \
-                    else {"Failed": 1}
+                counts = await state.result(  # type: ignore[misc]
+                    raise_on_failure=False) if state.is_completed() else {"Failed": 1}
                 idle_rounds = idle_rounds + 1 if not counts else 0
 
     def _until_due(self) -> float:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import NaiveDatetime
-from sqlalchemy import JSON, Column, Index, Numeric, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Numeric, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -221,3 +221,8 @@ class Delivery(SQLModel, table=True):
     last_attempt_at: NaiveDatetime | None = None
     next_attempt_at: NaiveDatetime | None = None
     delivered_at: NaiveDatetime | None = None
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a SQLModel table class (for Core statements on hot paths)."""
+    return model.__table__  # type: ignore[attr-defined, no-any-return]

@@ -81,7 +81,8 @@ def _failed(out: Outcome, order_id: str | None, items: list[dict[str, Any]]) -> 
 def _create(conn: Connection, req: CreateRequest, guid: str, ref: RefSnapshot,
             now: dt.datetime) -> Execution:
     lines_in = req.PurchaseOrderItems or []
-    items = [{"Id": None, "ItemId": line.ItemId or line.CustomItemId} for line in lines_in]
+    items: list[dict[str, Any]] = [{"Id": None, "ItemId": line.ItemId or line.CustomItemId}
+                                   for line in lines_in]
     out = create_rules.validate_create(req, ref)
     if out.failed:
         return _failed(out, None, items)
@@ -95,16 +96,17 @@ def _create(conn: Connection, req: CreateRequest, guid: str, ref: RefSnapshot,
     for position, (line, n) in enumerate(zip(lines_in, line_numbers, strict=True)):
         line_id = f"PurchaseOrderItem{n}"
         total = line.CustomItemQuantity if line.CustomItemId else line.TotalQuantity
+        item_id = None if line.CustomItemId else line.ItemId
         line_rows.append({
             "id": line_id, "order_id": order_id, "position": position,
-            "item_id": None if line.CustomItemId else line.ItemId,
+            "item_id": item_id,
             "device_id": line.DeviceId, "custom_item_id": line.CustomItemId or None,
             "custom_item_price_per_piece": line.CustomItemPricePerPiece
             if line.CustomItemId else None,
             "total_quantity": total, "received_quantity": 0, "cancelled_quantity": 0,
             "note": line.Note, "line_reference": line.LineReference,
         })
-        states.append(LineState(line_id, position, line_rows[-1]["item_id"], line.DeviceId,
+        states.append(LineState(line_id, position, item_id, line.DeviceId,
                                 line.CustomItemId or None, total or 0))
         items[position]["Id"] = line_id
     order_store.insert_order(conn, order={
@@ -136,7 +138,7 @@ def _create(conn: Connection, req: CreateRequest, guid: str, ref: RefSnapshot,
 def _update_quantity(conn: Connection, req: UpdateQuantityRequest, guid: str,
                      ref: RefSnapshot, now: dt.datetime) -> Execution:
     entries = req.PurchaseOrderItems or []
-    items = [{"Id": e.Id, "ItemId": e.ItemId} for e in entries]
+    items: list[dict[str, Any]] = [{"Id": e.Id, "ItemId": e.ItemId} for e in entries]
     order = order_store.load_order_state(conn, order_id=req.OrderId) if req.OrderId else None
     if order is None:
         return _failed(update_rules.missing_order(req.OrderId), req.OrderId, items)

@@ -51,8 +51,10 @@ def _price(value: Any) -> Any:
     return value
 
 
-def Str(max_length: int) -> Any:  # noqa: N802 - reads like a type in the models below
-    return Annotated[str, Field(max_length=max_length), AfterValidator(no_nul)]
+Str50 = Annotated[str, Field(max_length=50), AfterValidator(no_nul)]
+Str60 = Annotated[str, Field(max_length=60), AfterValidator(no_nul)]
+Str400 = Annotated[str, Field(max_length=400), AfterValidator(no_nul)]
+Str4000 = Annotated[str, Field(max_length=4000), AfterValidator(no_nul)]
 
 
 Int = Annotated[StrictInt, Field(ge=INT_MIN, le=INT_MAX)]
@@ -81,16 +83,16 @@ class FtpOptions(_Shape):
     IsXml: StrictBool | None = None
     IsPdf: StrictBool | None = None
     IsExcel: StrictBool | None = None
-    PdfTemplateName: Str(50) | None = None
-    ExcelTemplateName: Str(50) | None = None
+    PdfTemplateName: Str50 | None = None
+    ExcelTemplateName: Str50 | None = None
 
 
 class EmailOptions(_Shape):
     IsXml: StrictBool | None = None
     IsPdf: StrictBool | None = None
     IsExcel: StrictBool | None = None
-    PdfTemplate: Str(50) | None = None
-    ExcelTemplate: Str(50) | None = None
+    PdfTemplate: Str50 | None = None
+    ExcelTemplate: Str50 | None = None
 
 
 class SendOptionsIn(_Shape):
@@ -100,34 +102,34 @@ class SendOptionsIn(_Shape):
 
 
 class CreateItem(_Shape):
-    CustomItemId: Str(50) | None = None
+    CustomItemId: Str50 | None = None
     CustomItemQuantity: Int | None = None
     CustomItemPricePerPiece: Price | None = None
-    ItemId: Str(50) | None = None
-    DeviceId: Str(50) | None = None
+    ItemId: Str50 | None = None
+    DeviceId: Str50 | None = None
     TotalQuantity: Int | None = None
-    Note: Str(4000) | None = None
-    LineReference: Str(400) | None = None
+    Note: Str4000 | None = None
+    LineReference: Str400 | None = None
 
 
 class CreateRequest(_Shape):
-    VendorId: Str(50) | None = None
-    StockName: Str(50) | None = None
-    DeviceId: Str(50) | None = None
+    VendorId: Str50 | None = None
+    StockName: Str50 | None = None
+    DeviceId: Str50 | None = None
     Status: Literal["Suggested", "New", "Active", "Cancelled"] | None = None
     IsConsignment: StrictBool | None = None
-    Reference: Str(400) | None = None
-    Notes: Str(4000) | None = None
+    Reference: Str400 | None = None
+    Notes: Str4000 | None = None
     CustomIdPrefix: Annotated[str, Field(pattern=r"^[A-Za-z_]{1,10}$")] | None = None
-    CustomShipToId: Str(60) | None = None
+    CustomShipToId: Str60 | None = None
     SendOptions: SendOptionsIn | None = None
     PurchaseOrderItems: list[CreateItem] | None = None
 
 
 class QuantityItem(_Shape):
-    Id: Str(50) | None = None
-    ItemId: Str(50) | None = None
-    DeviceId: Str(50) | None = None
+    Id: Str50 | None = None
+    ItemId: Str50 | None = None
+    DeviceId: Str50 | None = None
     ReceivedQuantity: Int | None = None
     CancelledQuantity: Int | None = None
     TotalQuantity: Int | None = None
@@ -135,18 +137,18 @@ class QuantityItem(_Shape):
 
 
 class UpdateQuantityRequest(_Shape):
-    OrderId: Str(50) | None = None
+    OrderId: Str50 | None = None
     PurchaseOrderItems: list[QuantityItem] | None = None
 
 
 class UpdateOrderRequest(_Shape):
-    OrderId: Str(50) | None = None
+    OrderId: Str50 | None = None
     Status: Literal["Suggested", "Active", "Cancelled"] | None = None
     ShippingDate: DateTime | None = None
     ReceivedByVendorDate: DateTime | None = None
-    TrackingNumber: Str(50) | None = None
-    Reference: Str(400) | None = None
-    Notes: Str(4000) | None = None
+    TrackingNumber: Str50 | None = None
+    Reference: Str400 | None = None
+    Notes: Str4000 | None = None
 
 
 REQUEST_MODELS: dict[str, type[_Shape]] = {

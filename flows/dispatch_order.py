@@ -84,7 +84,7 @@ async def dispatch_order(order_id: str, event: str | None = None) -> list[dict[s
             await _label_run(job)
             try:
                 for send in job.sends:
-                    state = await sender.with_options(
+                    state = await sender.with_options(  # type: ignore[misc]
                         task_run_name=f"{job.name} {send.label}")(
                         dispatcher, job_id, send.ids, return_state=True)
                     result = await state.result(raise_on_failure=False)

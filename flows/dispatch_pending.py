@@ -85,7 +85,8 @@ async def _bounded(gate: asyncio.Semaphore, dispatcher: Dispatcher, order_id: st
                    job_ids: list[int]) -> list[Outcome]:
     async with gate:
         name = f"{order_id} " + "+".join(str(i) for i in job_ids)
-        state = await dispatch_order_jobs.with_options(task_run_name=name)(
+        state = await dispatch_order_jobs.with_options(  # type: ignore[misc]
+            task_run_name=name)(
             dispatcher, order_id, job_ids, return_state=True)
         result: Any = await state.result(raise_on_failure=False)
         if isinstance(result, list):

@@ -80,6 +80,7 @@ def test_deliveries_and_resend(env: Env) -> None:  # noqa: F811
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # CLI wiring; flows test both
 def test_dispatch_pending_command(env: Env) -> None:  # noqa: F811
     order_id = env.order(all_channels_order())
     dry = _run(env, "dispatch-pending", "--dry-run")

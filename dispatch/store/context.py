@@ -15,10 +15,10 @@ from dispatch.documents.context import Dispatch, DocumentContext, Line, Location
 from dispatch.errors import NotFoundError
 from dispatch.store.orders import LINES, ORDERS
 
-ITEMS = models.Item.__table__
-ITEM_VENDORS = models.ItemVendor.__table__
-VENDORS = models.Vendor.__table__
-LOCATIONS = models.Location.__table__
+ITEMS = models.table_of(models.Item)
+ITEM_VENDORS = models.table_of(models.ItemVendor)
+VENDORS = models.table_of(models.Vendor)
+LOCATIONS = models.table_of(models.Location)
 
 
 def document_context(conn: Connection, *, order_id: str, kind: str, number: int,

@@ -86,7 +86,7 @@ def init_schema(engine: Engine) -> None:
 
 
 def _ensure_counters(conn: Connection) -> None:
-    table = models.Counter.__table__
+    table = models.table_of(models.Counter)
     have = set(conn.execute(select(table.c.name)).scalars())
     missing = [{"name": name, "value": 0} for name in COUNTERS if name not in have]
     if missing:

@@ -18,8 +18,8 @@ from sqlalchemy import Connection, and_, case, exists, func, or_, select, update
 
 from dispatch import models
 
-JOBS = models.DispatchJob.__table__
-DELIVERIES = models.Delivery.__table__
+JOBS = models.table_of(models.DispatchJob)
+DELIVERIES = models.table_of(models.Delivery)
 TERMINAL = ("Delivered", "Unsupported")
 
 

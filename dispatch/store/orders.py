@@ -19,12 +19,12 @@ from dispatch.rules.types import (
     VendorRef,
 )
 
-ORDERS = models.PurchaseOrder.__table__
-LINES = models.PurchaseOrderItem.__table__
-TXS = models.LedgerTransaction.__table__
-JOBS = models.DispatchJob.__table__
-DELIVERIES = models.Delivery.__table__
-COUNTERS = models.Counter.__table__
+ORDERS = models.table_of(models.PurchaseOrder)
+LINES = models.table_of(models.PurchaseOrderItem)
+TXS = models.table_of(models.LedgerTransaction)
+JOBS = models.table_of(models.DispatchJob)
+DELIVERIES = models.table_of(models.Delivery)
+COUNTERS = models.table_of(models.Counter)
 
 
 def allocate(conn: Connection, *, name: str, count: int) -> range:

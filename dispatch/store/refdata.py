@@ -17,6 +17,15 @@ from dispatch.store.engine import reading, transaction
 
 TemplateChecker = Callable[..., None]
 
+VENDORS = models.table_of(models.Vendor)
+STOCKS = models.table_of(models.Stock)
+DEVICES = models.table_of(models.Device)
+ITEMS = models.table_of(models.Item)
+ITEM_VENDORS = models.table_of(models.ItemVendor)
+TEMPLATES = models.table_of(models.Template)
+LOCATIONS = models.table_of(models.Location)
+COUNTERS = models.table_of(models.Counter)
+
 
 def _existing(conn: Connection, column) -> set[str]:  # type: ignore[no-untyped-def]
     return set(conn.execute(select(column)).scalars())
@@ -31,8 +40,8 @@ def validate_against_store(
 ) -> list[str]:
     """Cross-references (file + database) and template files; returns problems."""
     problems = check_duplicates(data)
-    stocks = {s.name for s in data.stocks} | _existing(conn, models.Stock.__table__.c.name)
-    vendors = {v.id for v in data.vendors} | _existing(conn, models.Vendor.__table__.c.id)
+    stocks = {s.name for s in data.stocks} | _existing(conn, STOCKS.c.name)
+    vendors = {v.id for v in data.vendors} | _existing(conn, VENDORS.c.id)
     for index, device in enumerate(data.devices):
         if device.stock not in stocks:
             problems.append(
@@ -91,7 +100,7 @@ def upsert_reference_data(
         )
         if problems:
             raise ReferenceDataError(source, problems)
-        _upsert(conn, models.Vendor.__table__, [
+        _upsert(conn, VENDORS, [
             {"id": v.id, "name": v.name, "allow_overstock": v.allow_overstock,
              "send_changes": v.send_changes,
              "email": v.email.model_dump(mode="json") if v.email else None,
@@ -99,12 +108,12 @@ def upsert_reference_data(
              "b2b": v.b2b.model_dump(mode="json") if v.b2b else None,
              "extra": v.model_extra or None}
             for v in data.vendors], ["id"])
-        _upsert(conn, models.Stock.__table__, [{"name": s.name} for s in data.stocks], ["name"])
-        _upsert(conn, models.Device.__table__,
+        _upsert(conn, STOCKS, [{"name": s.name} for s in data.stocks], ["name"])
+        _upsert(conn, DEVICES,
                 [{"id": d.id, "stock_name": d.stock} for d in data.devices], ["id"])
-        _upsert(conn, models.Item.__table__,
+        _upsert(conn, ITEMS,
                 [{"id": i.id, "name": i.name, "unit": i.unit} for i in data.items], ["id"])
-        item_vendor = models.ItemVendor.__table__
+        item_vendor = ITEM_VENDORS
         if data.items:
             conn.execute(delete(item_vendor).where(
                 item_vendor.c.item_id.in_([i.id for i in data.items])))
@@ -113,15 +122,15 @@ def upsert_reference_data(
                     for i in data.items for vid, iv in i.vendors.items()]
             if rows:
                 conn.execute(item_vendor.insert(), rows)
-        _upsert(conn, models.Template.__table__,
+        _upsert(conn, TEMPLATES,
                 [{"name": t.name, "format": t.format, "file": t.file} for t in data.templates],
                 ["name"])
-        _upsert(conn, models.Location.__table__, [
+        _upsert(conn, LOCATIONS, [
             {"id": loc.id, "location_name": loc.locationName, "address_line1": loc.addressLine1,
              "address_line2": loc.addressLine2, "city": loc.city, "province": loc.province,
              "country_title": loc.countryTitle, "zip_code": loc.zipCode}
             for loc in data.locations], ["id"])
-        counter = models.Counter.__table__
+        counter = COUNTERS
         conn.execute(update(counter).where(counter.c.name == "refdata_version")
                      .values(value=counter.c.value + 1))
     return {section: len(getattr(data, section)) for section in
@@ -133,37 +142,36 @@ def read_snapshot(conn: Connection) -> RefSnapshot:
     vendors = {
         row.id: VendorRef(row.id, row.allow_overstock, row.send_changes,
                           row.email, row.ftp, row.b2b)
-        for row in conn.execute(select(models.Vendor.__table__))
+        for row in conn.execute(select(VENDORS))
     }
     item_vendors: dict[str, dict[str, ItemVendorRef]] = {}
-    for row in conn.execute(select(models.ItemVendor.__table__)):
+    for row in conn.execute(select(ITEM_VENDORS)):
         item_vendors.setdefault(row.item_id, {})[row.vendor_id] = ItemVendorRef(
             row.quoted, row.atelier_code, row.price)
     items = {
         item_id: ItemRef(item_id, item_vendors.get(item_id, {}))
-        for item_id in conn.execute(select(models.Item.__table__.c.id)).scalars()
+        for item_id in conn.execute(select(ITEMS.c.id)).scalars()
     }
     return RefSnapshot(
         vendors=vendors,
-        stocks=frozenset(conn.execute(select(models.Stock.__table__.c.name)).scalars()),
-        devices={row.id: row.stock_name for row in conn.execute(select(models.Device.__table__))},
+        stocks=frozenset(conn.execute(select(STOCKS.c.name)).scalars()),
+        devices={row.id: row.stock_name for row in conn.execute(select(DEVICES))},
         items=items,
         templates={row.name: row.format
-                   for row in conn.execute(select(models.Template.__table__))},
-        locations=frozenset(conn.execute(select(models.Location.__table__.c.id)).scalars()),
+                   for row in conn.execute(select(TEMPLATES))},
+        locations=frozenset(conn.execute(select(LOCATIONS.c.id)).scalars()),
     )
 
 
-VENDORS_TABLE = models.Vendor.__table__
 
 
 def template_file_of(conn: Connection, *, name: str) -> str | None:
-    table = models.Template.__table__
+    table = TEMPLATES
     return conn.execute(select(table.c.file).where(table.c.name == name)).scalar()
 
 
 def refdata_version(conn: Connection) -> int:
-    counter = models.Counter.__table__
+    counter = COUNTERS
     return int(conn.execute(select(counter.c.value)
                             .where(counter.c.name == "refdata_version")).scalar_one())
 

@@ -14,7 +14,7 @@ from dispatch import models
 from dispatch.models import utcnow
 from dispatch.store.engine import reading
 
-REQUESTS = models.ErpRequest.__table__
+REQUESTS = models.table_of(models.ErpRequest)
 
 
 class IdempotencyConflict(Exception):
