@@ -62,10 +62,11 @@ DateTime = Annotated[dt.datetime, BeforeValidator(_date_text), AfterValidator(_t
 Price = Annotated[
     Decimal,
     BeforeValidator(_price),
-    Field(max_digits=18, decimal_places=4, allow_inf_nan=False),
-    # Documented as what it accepts: a JSON number (a string is refused), |x| < 10^14.
-    WithJsonSchema({"type": "number", "exclusiveMinimum": -(10**14), "exclusiveMaximum": 10**14,
-                    "description": "at most 18 digits, 4 of them after the decimal point"}),
+    # 15 significant digits: what a JSON number (read as a float) carries exactly.
+    Field(max_digits=15, decimal_places=4, allow_inf_nan=False),
+    # Documented as what it accepts: a JSON number (a string is refused), |x| < 10^11.
+    WithJsonSchema({"type": "number", "exclusiveMinimum": -(10**11), "exclusiveMaximum": 10**11,
+                    "description": "at most 15 digits, 4 of them after the decimal point"}),
 ]
 
 
