@@ -12,6 +12,7 @@ injectable :data:`SecretResolver` (default ``os.environ.get``) at the moment of 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -172,3 +173,49 @@ def connect_tcp(host: str, port: int, timeout: float) -> socket.socket:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
+
+
+class ThreadedFileChannel:
+    """``send`` shared by the file channels, whose libraries block (ftplib, paramiko).
+
+    One lock per target (a connection carries one transfer at a time), the blocking work in
+    a thread, and any library error mapped to a DeliveryError after the (possibly broken)
+    connection is dropped. Subclasses provide ``_target_of``, ``_deliver``, ``_drop`` and
+    ``_mapped``.
+    """
+
+    label: ClassVar[str]
+    _secrets: SecretResolver
+    _locks: dict[Any, asyncio.Lock]
+
+    def _target_of(self, vendor: Any) -> Any:
+        raise NotImplementedError
+
+    def _deliver(self, target: Any, password: str | None, document: Document,
+                 name: str) -> Evidence:
+        raise NotImplementedError
+
+    def _drop(self, target: Any) -> None:
+        raise NotImplementedError
+
+    def _mapped(self, exc: Exception, target: Any, name: str,
+                password: str | None) -> DeliveryError:
+        raise NotImplementedError
+
+    async def send(self, target: Any, documents: Sequence[Document], envelope: Envelope
+                   ) -> Evidence:
+        document = single_document(documents, self.label)
+        name = checked_file_name(document.name)
+        file_target = self._target_of(target)
+        password = resolve_secret(self._secrets, file_target.password_env,
+                                  f"{self.label} {file_target.hostport}")
+        lock = self._locks.setdefault(file_target, asyncio.Lock())
+        async with lock:
+            try:
+                return await asyncio.to_thread(self._deliver, file_target, password, document,
+                                               name)
+            except DeliveryError:
+                raise
+            except Exception as exc:
+                self._drop(file_target)
+                raise self._mapped(exc, file_target, name, password) from exc

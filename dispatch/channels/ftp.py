@@ -19,22 +19,19 @@ import io
 import posixpath
 import socket
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 from dispatch.channels.base import (
     DEFAULT_TIMEOUT,
-    Envelope,
     Evidence,
     SecretResolver,
-    checked_file_name,
+    ThreadedFileChannel,
     default_secrets,
     proof,
     redact,
-    resolve_secret,
-    single_document,
     temporary_name,
 )
 from dispatch.documents.base import Document
@@ -134,10 +131,11 @@ class _Stale(Exception):
     """A reused connection died before anything was written: reconnect once."""
 
 
-class FtpChannel:
+class FtpChannel(ThreadedFileChannel):
     """Uploads one document per send over FTP or explicit FTPS."""
 
     keys: ClassVar[tuple[str, ...]] = ("ftp", "ftps")
+    label: ClassVar[str] = "FTP"
 
     def __init__(
         self,
@@ -153,24 +151,12 @@ class FtpChannel:
         self._connections: dict[FtpTarget, ftplib.FTP] = {}
         self._locks: dict[FtpTarget, asyncio.Lock] = {}
 
-    async def send(
-        self, target: VendorFtp, documents: Sequence[Document], envelope: Envelope
-    ) -> Evidence:
-        document = single_document(documents, "FTP")
-        name = checked_file_name(document.name)
-        ftp_target = FtpTarget.from_vendor(target)
-        password = resolve_secret(self._secrets, ftp_target.password_env,
-                                  f"FTP {ftp_target.hostport}")
-        lock = self._locks.setdefault(ftp_target, asyncio.Lock())
-        async with lock:
-            try:
-                return await asyncio.to_thread(self._deliver, ftp_target, password, document,
-                                               name)
-            except DeliveryError:
-                raise
-            except Exception as exc:
-                self._drop(ftp_target)
-                raise _mapped(exc, ftp_target, name, password) from exc
+    def _target_of(self, vendor: VendorFtp) -> FtpTarget:
+        return FtpTarget.from_vendor(vendor)
+
+    def _mapped(self, exc: Exception, target: FtpTarget, name: str,
+                password: str | None) -> DeliveryError:
+        return _mapped(exc, target, name, password)
 
     def _deliver(self, target: FtpTarget, password: str | None, document: Document,
                  name: str) -> Evidence:

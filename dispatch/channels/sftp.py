@@ -21,7 +21,7 @@ import hashlib
 import io
 import posixpath
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 from urllib.parse import unquote, urlsplit
@@ -30,16 +30,13 @@ import paramiko
 
 from dispatch.channels.base import (
     DEFAULT_TIMEOUT,
-    Envelope,
     Evidence,
     SecretResolver,
-    checked_file_name,
+    ThreadedFileChannel,
     connect_tcp,
     default_secrets,
     proof,
     redact,
-    resolve_secret,
-    single_document,
     temporary_name,
 )
 from dispatch.documents.base import Document
@@ -112,10 +109,11 @@ def parse_host_key(line: str) -> paramiko.PKey:
     raise ValueError("no key type such as ssh-ed25519 found")
 
 
-class SftpChannel:
+class SftpChannel(ThreadedFileChannel):
     """Uploads one document per send to ``{url path}/{document.name}`` over SFTP."""
 
     keys: ClassVar[tuple[str, ...]] = ("sftp",)
+    label: ClassVar[str] = "SFTP"
 
     def __init__(
         self,
@@ -131,24 +129,12 @@ class SftpChannel:
         self._connections: dict[SftpTarget, _Connection] = {}
         self._locks: dict[SftpTarget, asyncio.Lock] = {}
 
-    async def send(
-        self, target: VendorFtp, documents: Sequence[Document], envelope: Envelope
-    ) -> Evidence:
-        document = single_document(documents, "SFTP")
-        name = checked_file_name(document.name)
-        sftp_target = SftpTarget.from_vendor(target)
-        password = resolve_secret(self._secrets, sftp_target.password_env,
-                                  f"SFTP {sftp_target.hostport}")
-        lock = self._locks.setdefault(sftp_target, asyncio.Lock())
-        async with lock:
-            try:
-                return await asyncio.to_thread(self._deliver, sftp_target, password, document,
-                                               name)
-            except DeliveryError:
-                raise
-            except Exception as exc:
-                self._drop(sftp_target)
-                raise _mapped(exc, sftp_target, name, password) from exc
+    def _target_of(self, vendor: VendorFtp) -> SftpTarget:
+        return SftpTarget.from_vendor(vendor)
+
+    def _mapped(self, exc: Exception, target: SftpTarget, name: str,
+                password: str | None) -> DeliveryError:
+        return _mapped(exc, target, name, password)
 
     def _deliver(self, target: SftpTarget, password: str | None, document: Document,
                  name: str) -> Evidence:
