@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from sqlalchemy.engine import make_url
 from dispatch import requests as erp_requests
 from dispatch.models import utcnow
 from dispatch.store import requests as request_store
+from dispatch.store.engine import transaction
 from dispatch.store.refdata import SnapshotCache
 
 log = logging.getLogger("dispatch.executor")
@@ -102,6 +104,11 @@ class RequestExecutor:
         self._is_leader = False
         self.queued: set[str] = set()  # fetched, waiting in this process: "Ready"
         self.running: str | None = None  # executing now: "Running"
+        # Group commit: the API hands accepted rows to this thread, which stores everything
+        # waiting in one transaction between batches (the event loop never waits for SQLite).
+        self._inbox: list[tuple[dict[str, Any], Future[None]]] = []
+        self._inbox_lock = threading.Lock()
+        self.accepting = False  # True while this thread runs as the leader
 
     # -- status as the API reports it ------------------------------------------------------
     def live_status(self, guid: str) -> str | None:
@@ -113,6 +120,40 @@ class RequestExecutor:
 
     def notify(self) -> None:
         self._wake.set()
+
+    def submit(self, row: dict[str, Any]) -> Future[None]:
+        """Queue a request row for storing; the future resolves once it is committed."""
+        future: Future[None] = Future()
+        with self._inbox_lock:
+            if not self.accepting:
+                future.set_exception(RuntimeError("the request executor is not running"))
+                return future
+            self._inbox.append((row, future))
+        self._wake.set()
+        return future
+
+    def _flush_inbox(self) -> int:
+        with self._inbox_lock:
+            items, self._inbox = self._inbox, []
+        if not items:
+            return 0
+        try:
+            with transaction(self._engine) as conn:
+                request_store.insert_rows(conn, [row for row, _ in items])
+        except Exception as exc:
+            for _, future in items:
+                future.set_exception(exc)
+            raise
+        for _, future in items:
+            future.set_result(None)
+        return len(items)
+
+    def _close_inbox(self) -> None:
+        with self._inbox_lock:
+            self.accepting = False
+            items, self._inbox = self._inbox, []
+        for _, future in items:
+            future.set_exception(RuntimeError("the request executor stopped"))
 
     # -- running -----------------------------------------------------------------------------
     def run_pending(self) -> int:
@@ -127,7 +168,7 @@ class RequestExecutor:
     def _run_batch(self) -> int:
         done = 0
         jobs: list[tuple[str, int, str]] = []
-        with self._engine.begin() as conn:
+        with transaction(self._engine) as conn:
             rows = request_store.fetch_created(conn, limit=self._batch_size)
             if not rows:
                 return 0
@@ -175,17 +216,26 @@ class RequestExecutor:
         self._lock.release()
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if not self._is_leader:
-                    self._is_leader = self._lock.acquire()
-                if self._is_leader:
-                    self._wake.clear()
-                    self.run_pending()
-            except Exception:
-                log.exception("request executor error; retrying")
-                self._is_leader = False
-                self._lock.release()
-                self._stop.wait(1.0)
-                continue
-            self._wake.wait(self._poll)
+        try:
+            while not self._stop.is_set():
+                try:
+                    if not self._is_leader:
+                        self._is_leader = self._lock.acquire()
+                        self.accepting = self._is_leader
+                    if self._is_leader:
+                        # One batch at a time, storing what the API accepted in between, so
+                        # a backlog never delays an accept by more than one batch.
+                        self._wake.clear()
+                        stored = self._flush_inbox()
+                        if stored or self._run_batch():
+                            continue
+                except Exception:
+                    log.exception("request executor error; retrying")
+                    self._close_inbox()
+                    self._is_leader = False
+                    self._lock.release()
+                    self._stop.wait(1.0)
+                    continue
+                self._wake.wait(self._poll)
+        finally:
+            self._close_inbox()

@@ -38,20 +38,30 @@ class Execution:
     new_jobs: list[tuple[str, int, str]] = field(default_factory=list)  # (order, job id, kind)
 
 
-def accept(
-    engine: Engine, *, kind: str, raw: bytes, model: Any, idempotency_key: str | None
-) -> request_store.Accepted:
-    """Durably store a shape-valid request; returns its GUID (same GUID for a replayed key).
+def request_row(*, kind: str, raw: bytes, model: Any, idempotency_key: str | None
+                ) -> dict[str, Any]:
+    """The row to store for a shape-valid request.
 
     The raw body is stored (it is what was validated, and re-validates identically); the
     idempotency hash is over the parsed model so formatting differences do not matter.
     """
-    body = raw.decode("utf-8")
     canonical = model.model_dump_json(exclude_unset=True)
-    body_hash = hashlib.sha256(f"{kind}\n{canonical}".encode()).hexdigest()
-    order_id = getattr(model, "OrderId", None)
-    return request_store.accept_request(engine, kind=kind, body=body, order_id=order_id,
-                                        idempotency_key=idempotency_key, body_hash=body_hash)
+    return request_store.new_row(
+        kind=kind, body=raw.decode("utf-8"), order_id=getattr(model, "OrderId", None),
+        idempotency_key=idempotency_key,
+        body_hash=hashlib.sha256(f"{kind}\n{canonical}".encode()).hexdigest())
+
+
+def accept_row(engine: Engine, *, row: dict[str, Any]) -> request_store.Accepted:
+    """Durably store a request row; returns its GUID (same GUID for a replayed key)."""
+    return request_store.accept_request(engine, row=row)
+
+
+def accept(engine: Engine, *, kind: str, raw: bytes, model: Any,
+           idempotency_key: str | None) -> request_store.Accepted:
+    """Durably store a shape-valid request (committed before this returns)."""
+    return accept_row(engine, row=request_row(kind=kind, raw=raw, model=model,
+                                              idempotency_key=idempotency_key))
 
 
 def execute(conn: Connection, *, kind: str, body: str, guid: str, ref: RefSnapshot,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from dispatch import requests as erp_requests
 from dispatch.api.errors import error_response, shape_error_response
@@ -63,15 +65,23 @@ async def _accept(request: Request, kind: str) -> Response:
     except ValidationError as exc:
         return shape_error_response(exc)
     state = request.app.state
+    row = erp_requests.request_row(kind=kind, raw=body, model=model, idempotency_key=key)
+    executor = state.executor
+    if key is None and executor.accepting:
+        # Group commit in the executor thread; the 200 goes out only after the commit.
+        try:
+            await asyncio.wrap_future(executor.submit(row))
+            return JSONResponse({"RequestGuid": row["guid"]})
+        except RuntimeError:
+            pass  # the executor stopped meanwhile: store it here instead
     try:
-        accepted = erp_requests.accept(state.engine, kind=kind, raw=body, model=model,
-                                       idempotency_key=key)
+        accepted = await run_in_threadpool(erp_requests.accept_row, state.engine, row=row)
     except request_store.IdempotencyConflict:
         return error_response(
             422, "Idempotency-Key: already used for a different request; use a new key "
             "for a new request")
     if not accepted.replayed:
-        state.executor.notify()
+        executor.notify()
     return JSONResponse({"RequestGuid": accepted.guid})
 
 
@@ -98,7 +108,7 @@ async def update_order(request: Request) -> Response:
 
 @router.get("/GetRequestResult", response_model=RequestResult,
             responses={**ERRORS, 404: {"model": ShapeError, "description": "Unknown GUID"}})
-def get_request_result(
+async def get_request_result(
     request: Request,
     requestGuid: Annotated[str, Query(max_length=64), AfterValidator(no_nul)],  # noqa: N803
 ) -> Response:

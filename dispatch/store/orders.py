@@ -7,7 +7,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from dispatch import models
 from dispatch.rules import deliveries as expansion
@@ -27,15 +27,17 @@ DELIVERIES = models.table_of(models.Delivery)
 COUNTERS = models.table_of(models.Counter)
 
 
+# Built once: these run for every executed request.
+_ALLOCATE = (update(COUNTERS).where(COUNTERS.c.name == bindparam("b_name"))
+             .values(value=COUNTERS.c.value + bindparam("b_count")).returning(COUNTERS.c.value))
+_INSERT_ORDER = ORDERS.insert()
+_INSERT_LINES = LINES.insert()
+_INSERT_TXS = TXS.insert()
+
+
 def allocate(conn: Connection, *, name: str, count: int) -> range:
     """Reserve ``count`` consecutive numbers of counter ``name`` (inside the transaction)."""
-    stmt = (
-        update(COUNTERS)
-        .where(COUNTERS.c.name == name)
-        .values(value=COUNTERS.c.value + count)
-        .returning(COUNTERS.c.value)
-    )
-    last = int(conn.execute(stmt).scalar_one())
+    last = int(conn.execute(_ALLOCATE, {"b_name": name, "b_count": count}).scalar_one())
     return range(last - count + 1, last + 1)
 
 
@@ -54,8 +56,8 @@ def load_order_state(conn: Connection, *, order_id: str) -> OrderState | None:
 
 
 def insert_order(conn: Connection, *, order: dict[str, Any], lines: list[dict[str, Any]]) -> None:
-    conn.execute(ORDERS.insert(), [order])
-    conn.execute(LINES.insert(), lines)
+    conn.execute(_INSERT_ORDER, [order])
+    conn.execute(_INSERT_LINES, lines)
 
 
 def write_effects(
@@ -75,7 +77,7 @@ def write_effects(
     Runs inside the request's transaction: the outbox row commits with the state change.
     """
     if transactions:
-        conn.execute(TXS.insert(), [
+        conn.execute(_INSERT_TXS, [
             {"order_id": order_id, "order_item_id": t.line_id, "kind": t.kind,
              "quantity": t.quantity, "at": now, "request_guid": request_guid}
             for t in transactions])

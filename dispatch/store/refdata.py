@@ -170,10 +170,11 @@ def template_file_of(conn: Connection, *, name: str) -> str | None:
     return conn.execute(select(table.c.file).where(table.c.name == name)).scalar()
 
 
+_VERSION = select(COUNTERS.c.value).where(COUNTERS.c.name == "refdata_version")
+
+
 def refdata_version(conn: Connection) -> int:
-    counter = COUNTERS
-    return int(conn.execute(select(counter.c.value)
-                            .where(counter.c.name == "refdata_version")).scalar_one())
+    return int(conn.execute(_VERSION).scalar_one())
 
 
 class SnapshotCache:

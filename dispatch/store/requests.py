@@ -7,14 +7,26 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dispatch import models
 from dispatch.models import utcnow
-from dispatch.store.engine import reading
+from dispatch.store.engine import reading, transaction
 
 REQUESTS = models.table_of(models.ErpRequest)
+
+# Hot statements are built once: building them per call was half the executor's CPU
+# (bench/RESULTS.md, API section).
+_INSERT = REQUESTS.insert()
+_FETCH_COLUMNS = (REQUESTS.c.seq, REQUESTS.c.guid, REQUESTS.c.kind, REQUESTS.c.order_id,
+                  REQUESTS.c.body)
+_FETCH: dict[int, Any] = {}
+_FINISH = update(REQUESTS).where(REQUESTS.c.seq == bindparam("b_seq")).values(
+    status=bindparam("b_status"), message=bindparam("b_message"), result=bindparam("b_result"),
+    order_id=bindparam("b_order_id"), finished_at=bindparam("b_finished_at"))
+_FIND = select(REQUESTS.c.guid, REQUESTS.c.kind, REQUESTS.c.order_id, REQUESTS.c.status,
+               REQUESTS.c.message, REQUESTS.c.result).where(REQUESTS.c.guid == bindparam("g"))
 
 
 class IdempotencyConflict(Exception):
@@ -27,23 +39,24 @@ class Accepted:
     replayed: bool  # True when an Idempotency-Key matched an earlier request
 
 
-def accept_request(
-    engine: Engine,
-    *,
-    kind: str,
-    body: str,
-    order_id: str | None,
-    idempotency_key: str | None,
-    body_hash: str,
-) -> Accepted:
+def new_row(*, kind: str, body: str, order_id: str | None, idempotency_key: str | None,
+            body_hash: str) -> dict[str, Any]:
+    """The erp_request row of a newly received request (status Created, a fresh GUID)."""
+    return {"guid": str(uuid.uuid4()), "kind": kind, "order_id": order_id, "body": body,
+            "idempotency_key": idempotency_key, "body_hash": body_hash,
+            "status": "Created", "received_at": utcnow()}
+
+
+def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(_INSERT, rows)
+
+
+def accept_request(engine: Engine, *, row: dict[str, Any]) -> Accepted:
     """Store the request durably (committed before this returns) with status Created."""
-    guid = str(uuid.uuid4())
-    row = {"guid": guid, "kind": kind, "order_id": order_id, "body": body,
-           "idempotency_key": idempotency_key, "body_hash": body_hash,
-           "status": "Created", "received_at": utcnow()}
+    idempotency_key, kind, body_hash = row["idempotency_key"], row["kind"], row["body_hash"]
     try:
-        with engine.begin() as conn:
-            conn.execute(REQUESTS.insert(), [row])
+        with transaction(engine) as conn:
+            insert_rows(conn, [row])
     except IntegrityError:
         if idempotency_key is None:
             raise
@@ -56,22 +69,20 @@ def accept_request(
         if earlier.kind != kind or earlier.body_hash != body_hash:
             raise IdempotencyConflict(idempotency_key) from None
         return Accepted(earlier.guid, True)
-    return Accepted(guid, False)
+    return Accepted(row["guid"], False)
 
 
 def find_request(conn: Connection, *, guid: str) -> Any:
-    return conn.execute(
-        select(REQUESTS.c.guid, REQUESTS.c.kind, REQUESTS.c.order_id, REQUESTS.c.status,
-               REQUESTS.c.message, REQUESTS.c.result)
-        .where(REQUESTS.c.guid == guid)).first()
+    return conn.execute(_FIND, {"g": guid}).first()
 
 
 def fetch_created(conn: Connection, *, limit: int) -> list[Any]:
     """The oldest requests not yet executed, in arrival order."""
-    return list(conn.execute(
-        select(REQUESTS.c.seq, REQUESTS.c.guid, REQUESTS.c.kind, REQUESTS.c.order_id,
-               REQUESTS.c.body)
-        .where(REQUESTS.c.status == "Created").order_by(REQUESTS.c.seq).limit(limit)))
+    stmt = _FETCH.get(limit)
+    if stmt is None:
+        stmt = _FETCH[limit] = (select(*_FETCH_COLUMNS).where(REQUESTS.c.status == "Created")
+                                .order_by(REQUESTS.c.seq).limit(limit))
+    return list(conn.execute(stmt))
 
 
 def finish_request(
@@ -84,8 +95,8 @@ def finish_request(
     order_id: str | None,
     now: dt.datetime,
 ) -> None:
-    conn.execute(update(REQUESTS).where(REQUESTS.c.seq == seq).values(
-        status=status, message=message, result=result, order_id=order_id, finished_at=now))
+    conn.execute(_FINISH, {"b_seq": seq, "b_status": status, "b_message": message,
+                           "b_result": result, "b_order_id": order_id, "b_finished_at": now})
 
 
 def count_by_status(conn: Connection) -> dict[str, int]:
