@@ -198,8 +198,10 @@ class ServerMode:
 
     def __init__(self, root: Path, *, scheduler_loop_seconds: float | None = None,
                  retry_delays: str = "1,2,4", worker_limit: int | None = 4,
-                 quiet: bool = False) -> None:
+                 prefect_pg: str | None = None, quiet: bool = False) -> None:
         self.root = root
+        self.prefect_pg = prefect_pg  # admin URL: the Prefect server on a new PG database
+        self.prefect_pg_db: str | None = None
         self.worker_limit = worker_limit
         self.scheduler_loop_seconds = scheduler_loop_seconds
         self.retry_delays = retry_delays
@@ -239,8 +241,11 @@ class ServerMode:
         if self.scheduler_loop_seconds is not None:
             server_env["PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS"] = str(
                 self.scheduler_loop_seconds)
-        self.say(f"- prefect server start (SQLite in {self.root / 'prefect'}) "
-                 f"on 127.0.0.1:{self.prefect_port}")
+        where = f"SQLite in {self.root / 'prefect'}"
+        if self.prefect_pg:
+            server_env["PREFECT_API_DATABASE_CONNECTION_URL"] = self._create_pg_database()
+            where = f"PostgreSQL database {self.prefect_pg_db}"
+        self.say(f"- prefect server start ({where}) on 127.0.0.1:{self.prefect_port}")
         server = self._spawn("prefect-server", [
             str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
             "--port", str(self.prefect_port)], server_env, logs / "prefect-server.log")
@@ -295,6 +300,38 @@ class ServerMode:
         self.say(f"  up in {self.timings['up']:.1f} s (server {self.timings['server']:.1f} s, "
                  f"work pool + deploy {self.timings['deploy']:.1f} s)")
 
+    def _pg_admin(self) -> Any:
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+
+        url = make_url(str(self.prefect_pg)).set(drivername="postgresql+psycopg")
+        return url, create_engine(url, isolation_level="AUTOCOMMIT")
+
+    def _create_pg_database(self) -> str:
+        from sqlalchemy import text
+
+        url, admin = self._pg_admin()
+        self.prefect_pg_db = f"prefect_server_mode_{os.getpid()}_{int(time.time())}"
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{self.prefect_pg_db}"'))
+        finally:
+            admin.dispose()
+        return url.set(drivername="postgresql+asyncpg", database=self.prefect_pg_db
+                       ).render_as_string(hide_password=False)
+
+    def _drop_pg_database(self) -> None:
+        from sqlalchemy import text
+
+        _url, admin = self._pg_admin()
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{self.prefect_pg_db}" '
+                                  "WITH (FORCE)"))
+        finally:
+            admin.dispose()
+        self.prefect_pg_db = None
+
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str], log: Path) -> Proc:
         proc = Proc(name, cmd, env, log)
         self.procs.append(proc)
@@ -313,6 +350,8 @@ class ServerMode:
         if self.world is not None:
             self.world.stop()
             self.world = None
+        if self.prefect_pg_db:
+            self._drop_pg_database()
         return self.leftovers
 
     def __enter__(self) -> ServerMode:
@@ -344,7 +383,10 @@ class ServerMode:
         result = self.client().post("Create", body or ALL_CHANNELS)
         return result["PurchaseOrder"]["Id"], posted
 
-    def wait_delivered(self, order_id: str, timeout: float = 60) -> list[dict[str, Any]]:
+    def wait_delivered(self, order_id: str, timeout: float = 180) -> list[dict[str, Any]]:
+        """Until every delivery of the order is Delivered. The timeout is generous: a Prefect
+        3.8.8 server on SQLite can hold a run up to 60 s on "database is locked" (its
+        busy timeout) when the machine is loaded (PrefectHQ/prefect#23051)."""
         client = self.client()
         deadline = time.monotonic() + timeout
         checked = time.monotonic()
@@ -452,7 +494,7 @@ class ServerMode:
                 flow_run_filter=run_filter,
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id])))
 
-    def wait_flow_run(self, deployment: str, predicate: Any, timeout: float = 60) -> Any:
+    def wait_flow_run(self, deployment: str, predicate: Any, timeout: float = 180) -> Any:
         """The first run of ``deployment`` matching ``predicate`` once it is final."""
         deadline = time.monotonic() + timeout
         while True:
@@ -553,11 +595,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-limit", type=int, default=4,
                         help="prefect worker start --limit (flow-run processes at once; "
                         "0: unlimited)")
+    parser.add_argument("--prefect-pg", metavar="ADMIN_URL",
+                        help="run the Prefect server on a new PostgreSQL database created "
+                        "(and dropped) through this URL, e.g. "
+                        "postgresql://postgres@127.0.0.1:5432/postgres; default SQLite")
     parser.add_argument("--keep", action="store_true",
                         help="keep everything running until Ctrl-C")
     args = parser.parse_args(argv)
     with workdir(args.root) as root, \
-            ServerMode(root, worker_limit=args.worker_limit or None) as sm:
+            ServerMode(root, worker_limit=args.worker_limit or None,
+                       prefect_pg=args.prefect_pg) as sm:
         order_id, _posted = sm.create_order()
         sm.wait_delivered(order_id)
         run_ = sm.wait_flow_run("dispatch-order/on-event",

@@ -81,7 +81,7 @@ def test_prefect_yaml_deploys_the_event_trigger_and_the_schedule(
 def test_active_order_is_delivered_by_the_event_triggered_deployment(
         server_mode: ServerMode, capsys: pytest.CaptureFixture[str]) -> None:
     order_id, posted = server_mode.create_order()
-    rows = server_mode.wait_delivered(order_id, timeout=120)
+    rows = server_mode.wait_delivered(order_id)
     # One row per document and target: email XML+PDF+Excel, SFTP XML, B2B one per line.
     assert sorted((r["Channel"], r["Format"]) for r in rows) == [
         ("B2B", None), ("B2B", None), ("Email", "Excel"), ("Email", "PDF"), ("Email", "XML"),
@@ -127,7 +127,7 @@ def test_scheduled_deployment_dispatches_what_no_event_triggered(
         # test short; the Prefect scheduler (loop 2 s here) creates the runs.
         schedules = sm.set_schedule(SCHEDULED, active=True, interval=5)
         assert [s.active for s in schedules] == [True]
-        rows = sm.wait_delivered(order_id, timeout=120)
+        rows = sm.wait_delivered(order_id)
         assert all(r["Status"] == "Delivered" for r in rows)
 
         def sent_it(run: object) -> bool:
