@@ -21,6 +21,8 @@ from dispatch.channels import ChannelSet
 from dispatch.dispatching import Dispatcher, Outcome
 from dispatch.errors import DeliveryError
 from dispatch.reporting import artifact_key, outcome_rows
+from dispatch.store import jobs as job_store
+from dispatch.store.engine import reading
 
 
 @task(name="dispatch-order-jobs", cache_policy=NO_CACHE)
@@ -97,9 +99,6 @@ async def _bounded(gate: asyncio.Semaphore, dispatcher: Dispatcher, order_id: st
 
 def _recorded(dispatcher: Dispatcher, order_id: str, job_ids: list[int], exc: Any
               ) -> list[Outcome]:
-    from dispatch.store import jobs as job_store
-    from dispatch.store.engine import reading
-
     outcomes = []
     with reading(dispatcher.engine) as conn:
         for row in job_store.list_deliveries(conn, order_id=order_id):

@@ -17,6 +17,9 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, exists, func, or_, select, update
 
 from dispatch import models
+from dispatch.rules.types import DispatchPlan, LineState
+from dispatch.store.orders import LINES, ORDERS, add_dispatch
+from dispatch.store.refdata import read_snapshot
 
 JOBS = models.table_of(models.DispatchJob)
 DELIVERIES = models.table_of(models.Delivery)
@@ -177,10 +180,6 @@ def create_resend(conn: Connection, *, order_id: str, kind: str | None, channel:
 
     Raises LookupError naming what is missing.
     """
-    from dispatch.rules.types import DispatchPlan, LineState
-    from dispatch.store.orders import LINES, ORDERS, add_dispatch
-    from dispatch.store.refdata import read_snapshot
-
     order = conn.execute(select(ORDERS).where(ORDERS.c.id == order_id)
                          .with_for_update()).first()
     if order is None:
