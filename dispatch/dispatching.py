@@ -27,7 +27,6 @@ from sqlalchemy import Engine
 
 from dispatch.channels import ChannelSet, Envelope
 from dispatch.channels.b2b_http import B2BLine, customer_reference, delivery_window, submit_document
-from dispatch.documents import render_document
 from dispatch.documents.base import Document
 from dispatch.documents.context import DocumentContext
 from dispatch.errors import DeliveryError, DispatchError
@@ -228,6 +227,10 @@ class Dispatcher:
             if template_file is None:
                 raise DeliveryError(f"template '{row.template_name}' no longer exists; load it "
                                     "again with `dispatch load`", retryable=False)
+        # Imported here: reportlab/openpyxl cost ~1 s of start-up in every server-mode flow
+        # run process, and B2B-only runs never need them.
+        from dispatch.documents import render_document
+
         try:
             return render_document(job.ctx, format=row.format, template_file=template_file,
                                    templates_dir=self.settings.templates_dir,
