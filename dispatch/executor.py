@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from dispatch import requests as erp_requests
 from dispatch.models import utcnow
 from dispatch.store import requests as request_store
-from dispatch.store.engine import transaction
+from dispatch.store.engine import is_sqlite, transaction
 from dispatch.store.refdata import SnapshotCache
 
 log = logging.getLogger("dispatch.executor")
@@ -109,6 +109,9 @@ class RequestExecutor:
         self._inbox: list[tuple[dict[str, Any], Future[None]]] = []
         self._inbox_lock = threading.Lock()
         self.accepting = False  # True while this thread runs as the leader
+        # Only SQLite gains (one writer: accepts otherwise queue behind batches); on
+        # PostgreSQL accepts run concurrently and group commit made them slower (bench).
+        self.group_commit = is_sqlite(engine)
 
     # -- status as the API reports it ------------------------------------------------------
     def live_status(self, guid: str) -> str | None:

@@ -67,7 +67,7 @@ async def _accept(request: Request, kind: str) -> Response:
     state = request.app.state
     row = erp_requests.request_row(kind=kind, raw=body, model=model, idempotency_key=key)
     executor = state.executor
-    if key is None and executor.accepting:
+    if key is None and executor.group_commit and executor.accepting:
         # Group commit in the executor thread; the 200 goes out only after the commit.
         try:
             await asyncio.wrap_future(executor.submit(row))
