@@ -1,0 +1,848 @@
+"""Dispatch benchmark (issue 5, item 9): not a test, a measurement.
+
+    .venv/bin/python bench/dispatch.py [--orders 1000] [--rounds 2] [--concurrency 8]
+        [--memory-orders 10000] [--latency-orders 30] [--db sqlite|postgres|both]
+        [--only throughput,memory,latency] [--prefect-api server|temporary]
+
+Every order is vendor ACME, Active, two lines, sent by email (PDF + Excel in one message),
+SFTP (XML) and B2B (one submission per line): 5 delivery rows, 4 sends per order, against
+stand-in vendors on 127.0.0.1 (aiosmtpd, OpenSSH sshd when root else asyncssh, the B2B HTTP
+receiver), all running in this (parent) process.
+
+Per measurement: a fresh database (SQLite file or a new PostgreSQL database), a fresh
+stand-in world, the sample reference data pointed at it, N Active orders created through
+the request queue (``dispatch.requests.accept`` + ``RequestExecutor.run_pending()``: the
+business path the API's POST + executor take, without HTTP). Then a *child process* that
+does only the dispatching:
+
+- **plain**: ``async with ChannelSet(...)``: ``Dispatcher.run_pending(concurrency=C)``;
+- **prefect**: the ``dispatch-pending`` flow (``flows/dispatch_pending.py``, a task per
+  order) with ``concurrency=C``, against a ``prefect server start`` on loopback (started
+  once per benchmark run; its start-up is reported, not timed) or, with
+  ``--prefect-api temporary``, Prefect's per-process temporary server. The child first runs
+  a one-task warm-up flow (client, server and engine start-up: reported, not timed).
+
+Timed: the call's start to its return; then every delivery row is checked Delivered and the
+stand-ins' counts (messages, files, submissions) are checked. Memory: the child's VmHWM
+(peak RSS) from /proc/self/status, with its RSS before the timed call.
+
+Latency (embedded): ``python -m dispatch serve`` as a subprocess (embedded dispatch) on the
+same kind of database, a warm-up order (its start-up, incl. Prefect's temporary server, is
+reported), then orders POSTed (Create, Status Active) at a fixed rate, each from its own
+thread: POST sent -> all 5 delivery rows Delivered, seen by a watcher reading the service's
+database every 20 ms (read-only, so the API is not loaded by polling); and, from the
+database's own timestamps, the request's ``received_at`` -> the last ``delivered_at``, split
+into executing the request, waiting for the first send to start (flow run start-up), and
+sending. Afterwards every order's detail is read through ``/ERP/PurchaseOrder/Get``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+API_KEY = "bench-dispatch-key-0123456789"
+PG_ADMIN_URL = os.environ.get("DISPATCH_BENCH_PG_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+QUIET = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+ROWS_PER_ORDER = 5  # email PDF + Excel, SFTP XML, B2B x 2 lines
+
+
+def order_body(index: int) -> dict[str, Any]:
+    """ACME, Active: email PDF+Excel (one message), SFTP XML, B2B (two lines)."""
+    return {
+        "VendorId": "ACME", "StockName": "Main", "DeviceId": "DEV-1", "Status": "Active",
+        "CustomShipToId": "SITE-7", "Reference": f"bench {index}",
+        "SendOptions": {
+            "Channel": {"IsB2B": True, "IsFtp": True, "IsEmail": True},
+            "FTP": {"IsXml": True},
+            "Email": {"IsPdf": True, "IsExcel": True,
+                      "PdfTemplate": "standard-pdf", "ExcelTemplate": "standard-excel"},
+        },
+        "PurchaseOrderItems": [{"ItemId": "DRILL-5", "TotalQuantity": 10, "Note": "=SUM(A1)"},
+                               {"ItemId": "GLOVE-L", "TotalQuantity": 4}],
+    }
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+# --- machine ----------------------------------------------------------------------------
+
+def machine() -> str:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = "?"
+    with contextlib.suppress(OSError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.0f} GB"
+    return (f"{os.cpu_count()} vCPU {cpu}, {mem} RAM, Linux {platform.release()}, "
+            f"CPython {platform.python_version()}")
+
+
+def code_version() -> str:
+    def git(*argv: str) -> str:
+        return subprocess.run(["git", *argv], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "dispatch", "flows")
+    except OSError:
+        head = dirty = ""
+    if not head:
+        return os.environ.get("BENCH_CODE", "unknown (not a git checkout)")
+    return head + (" + uncommitted changes in dispatch/ or flows/" if dirty else "")
+
+
+def busy_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user+sys) of a live process and its live descendants."""
+    children: dict[int, list[int]] = {}
+    stats: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        rest = raw[raw.rindex(")") + 2:].split()
+        ppid, utime, stime = int(rest[1]), int(rest[11]), int(rest[12])
+        stats[int(entry.name)] = (utime, stime)
+        children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += sum(stats.get(p, (0, 0)))
+        todo += children.get(p, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds(exclude: tuple[int, ...] = ()) -> float:
+    """CPU seconds of this process (the stand-ins' threads) and its live children except
+    ``exclude`` (the dispatching child) and the Prefect server's group: sshd per connection."""
+    total = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in exclude:
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        rest = raw[raw.rindex(")") + 2:].split()
+        if int(rest[1]) == os.getpid() and int(rest[2]) != int(entry.name):  # not a new group
+            total += (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+# --- databases ----------------------------------------------------------------------------
+
+class Database:
+    """A fresh SQLite file or PostgreSQL database; ``drop()`` removes it."""
+
+    counter = 0
+
+    def __init__(self, kind: str, workdir: Path) -> None:
+        self.kind = kind
+        Database.counter += 1
+        if kind == "sqlite":
+            self.url = f"sqlite:///{workdir / 'dispatch.db'}"
+            self.name = None
+            return
+        from sqlalchemy import create_engine, text
+
+        self.name = f"bench_dispatch_{os.getpid()}_{Database.counter}"
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        admin.dispose()
+        self.url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{self.name}"
+
+    def drop(self) -> None:
+        if self.name is None:
+            return
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# --- one prepared measurement: world + database + N Active orders ---------------------------
+
+class Setup:
+    def __init__(self, n: int, db_kind: str) -> None:
+        from dispatch.standin_world import StandinWorld
+
+        self.n = n
+        self.workdir = Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
+        self.world = StandinWorld(self.workdir / "vendors")
+        os.environ.update(self.world.env)  # B2B API keys, inherited by the children
+        self.db = Database(db_kind, self.workdir)
+        self.settings_fields: dict[str, Any] = {
+            "database_url": self.db.url, "api_keys": API_KEY,
+            "templates_dir": str(ROOT / "templates"), "retry_delays": "1,2,4",
+            **{k: (str(v) if isinstance(v, Path) else v)
+               for k, v in self.world.settings_overrides().items()}}
+        self.create_seconds = 0.0
+
+    def settings(self) -> Any:
+        from dispatch.settings import load_settings
+
+        return load_settings(**self.settings_fields)
+
+    def load_reference_data(self) -> Any:
+        from dispatch.documents import check_template
+        from dispatch.store.engine import make_engine
+        from dispatch.store.refdata import upsert_reference_data
+
+        engine = make_engine(self.db.url)
+        upsert_reference_data(engine, self.world.reference_data(), source="bench",
+                              templates_dir=ROOT / "templates", check_template=check_template)
+        return engine
+
+    def create_orders(self) -> None:
+        """N Create(Active) requests accepted, then executed by the request executor."""
+        from dispatch import requests as erp_requests
+        from dispatch.executor import RequestExecutor
+        from dispatch.schemas import CreateRequest
+
+        engine = self.load_reference_data()
+        start = time.perf_counter()
+        for i in range(self.n):
+            raw = json.dumps(order_body(i)).encode()
+            erp_requests.accept(engine, kind="Create", raw=raw,
+                                model=CreateRequest.model_validate_json(raw),
+                                idempotency_key=None)
+        RequestExecutor(engine).run_pending()
+        self.create_seconds = time.perf_counter() - start
+        counts = self.counts(engine)
+        engine.dispose()
+        expected = {"active": self.n, "jobs": self.n, "rows": ROWS_PER_ORDER * self.n,
+                    "delivered": 0}
+        if counts != expected:
+            raise SystemExit(f"setup: expected {expected}, found {counts}")
+
+    @staticmethod
+    def counts(engine: Any) -> dict[str, int]:
+        from sqlalchemy import text
+
+        with engine.connect() as conn:
+            one = conn.execute(text(
+                "SELECT (SELECT count(*) FROM purchase_order WHERE status = 'Active'),"
+                " (SELECT count(*) FROM dispatch_job),"
+                " (SELECT count(*) FROM delivery),"
+                " (SELECT count(*) FROM delivery WHERE status = 'Delivered')")).one()
+        return dict(zip(("active", "jobs", "rows", "delivered"), map(int, one), strict=True))
+
+    def verify(self) -> dict[str, Any]:
+        """Every delivery Delivered, every job done; the vendors got what they should."""
+        from sqlalchemy import text
+
+        from dispatch.store.engine import make_engine
+
+        engine = make_engine(self.db.url, create_schema=False)
+        counts = self.counts(engine)
+        with engine.connect() as conn:
+            done = conn.execute(text(
+                "SELECT count(*) FROM dispatch_job WHERE status = 'done'")).scalar_one()
+            attempts = conn.execute(text("SELECT max(attempts) FROM delivery")).scalar_one()
+        engine.dispose()
+        received = {"emails": len(self.world.smtp.messages),
+                    "sftp_files": sum(1 for p in self.world.inbox().iterdir() if p.is_file()),
+                    "b2b_submissions": len(self.world.b2b.submissions)}
+        ok = (counts["delivered"] == counts["rows"] == ROWS_PER_ORDER * self.n
+              and done == self.n and received == {"emails": self.n, "sftp_files": self.n,
+                                                   "b2b_submissions": 2 * self.n})
+        return {"ok": ok, **counts, "jobs_done": int(done), "max_attempts": attempts,
+                **received}
+
+    def close(self) -> None:
+        self.world.stop()
+        self.db.drop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# --- the Prefect API -------------------------------------------------------------------------
+
+class PrefectServer:
+    """``prefect server start`` on 127.0.0.1 in its own process group."""
+
+    def __init__(self, home: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        env = {**os.environ, **QUIET, "PREFECT_HOME": str(home),
+               "PREFECT_UI_ENABLED": "false", "PREFECT_API_URL": self.url}
+        self.log = open(home.parent / "prefect-server.log", "wb")  # noqa: SIM115
+        start = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [str(ROOT / ".venv/bin/prefect"), "server", "start", "--host", "127.0.0.1",
+             "--port", str(self.port)], env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        import httpx
+
+        deadline = time.monotonic() + 120
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"prefect server exited; see {self.log.name}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + "/health", timeout=1, trust_env=False).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit("prefect server did not answer within 120 s")
+            time.sleep(0.1)
+        self.start_seconds = time.perf_counter() - start
+
+    def cpu_seconds(self) -> float:
+        return tree_cpu_seconds(self.proc.pid)
+
+    def rss_mb(self) -> float:
+        total = 0
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total = int(line.split()[1])
+        return total / 1024
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)  # the group we created for it
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        self.log.close()
+
+
+# --- the dispatching child -------------------------------------------------------------------
+
+def run_child(setup: Setup, path: str, *, concurrency: int, limit: int,
+              prefect_url: str | None, prefect_home: Path, server: PrefectServer | None,
+              profile: str | None = None) -> dict[str, Any]:
+    config = {"path": path, "settings": setup.settings_fields, "concurrency": concurrency,
+              "limit": limit}
+    env = {**os.environ, **QUIET, "PREFECT_HOME": str(prefect_home)}
+    env.pop("PREFECT_API_URL", None)
+    if path == "prefect" and prefect_url:
+        env["PREFECT_API_URL"] = prefect_url
+    command = [sys.executable, str(Path(__file__).resolve()), "_child", json.dumps(config)]
+    if profile:
+        command = [str(ROOT / ".venv/bin/py-spy"), "record", "--format", "raw", "--rate", "100",
+                   "--subprocesses", "-o", profile, "--", *command]
+    log_path = setup.workdir / f"child-{path}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=log,
+                                cwd=ROOT)
+        assert proc.stdout is not None
+        result: dict[str, Any] = {}
+        machine_before = server_before = None
+        mine_before = 0.0
+        spy: subprocess.Popen[bytes] | None = None
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace").strip()
+            if not line.startswith("{"):
+                continue
+            event = json.loads(line)
+            if event.get("event") == "timing":  # the child is about to start the timed call
+                if profile and server is not None:
+                    spy = subprocess.Popen(
+                        [str(ROOT / ".venv/bin/py-spy"), "record", "--format", "raw",
+                         "--rate", "100", "--subprocesses", "--pid", str(server.proc.pid),
+                         "-o", profile.replace(".txt", "-server.txt")],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                machine_before = busy_ticks()
+                server_before = server.cpu_seconds() if server else None
+                mine_before = own_cpu_seconds(exclude=(proc.pid,))
+            elif event.get("event") == "done":
+                result = event
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(60)
+                if machine_before is not None:
+                    busy, total = busy_ticks()
+                    result["machine_busy_cores"] = round(
+                        (busy - machine_before[0]) / max(1, total - machine_before[1])
+                        * (os.cpu_count() or 1), 2)
+                if server is not None and server_before is not None:
+                    result["server_cpu_s"] = round(server.cpu_seconds() - server_before, 2)
+                result["standins_cpu_s"] = round(
+                    own_cpu_seconds(exclude=(proc.pid,)) - mine_before, 2)
+        proc.wait()
+    if proc.returncode != 0 or not result:
+        tail = log_path.read_text(errors="replace")[-3000:]
+        raise SystemExit(f"{path} child failed (rc {proc.returncode}):\n{tail}")
+    result["verify"] = setup.verify()
+    result["orders_per_s"] = setup.n / result["seconds"]
+    return result
+
+
+def vm(key: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def emit(**event: Any) -> None:
+    print(json.dumps(event, default=str), flush=True)
+
+
+async def child_main(config: dict[str, Any]) -> None:
+    from sqlalchemy import text
+
+    from dispatch.channels import ChannelSet
+    from dispatch.dispatching import Dispatcher
+    from dispatch.settings import load_settings
+    from dispatch.store.engine import make_engine
+
+    settings = load_settings(**config["settings"])
+    engine = make_engine(settings.database_url, create_schema=False)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    concurrency, limit = config["concurrency"], config["limit"]
+    warmup = 0.0
+    if config["path"] == "prefect":
+        start = time.perf_counter()
+        from prefect import flow, task
+
+        from dispatch import runtime
+        from flows.dispatch_pending import dispatch_pending
+
+        runtime.install(runtime.Runtime(settings, engine))
+
+        @task(name="bench-warmup-task")
+        async def warm_task() -> int:
+            return 1
+
+        @flow(name="bench-warmup")
+        async def warm_flow() -> int:
+            return await warm_task()
+
+        await warm_flow()
+        warmup = time.perf_counter() - start
+        rss_before = vm("VmRSS")
+        emit(event="timing")
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.perf_counter()
+        state = await dispatch_pending(limit=limit, concurrency=concurrency,
+                                       return_state=True)
+        seconds = time.perf_counter() - t0
+        counts = await state.result(raise_on_failure=False)
+        if not isinstance(counts, dict):
+            counts = {"flow": f"{state.type.value}: {counts}"}
+    else:
+        rss_before = vm("VmRSS")
+        emit(event="timing")
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.perf_counter()
+        async with ChannelSet(settings=settings) as channels:
+            dispatcher = Dispatcher(engine, settings, channels=channels)
+            outcomes = await dispatcher.run_pending(limit=limit, concurrency=concurrency)
+        seconds = time.perf_counter() - t0
+        counts = {}
+        for outcome in outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    engine.dispose()
+    emit(event="done", seconds=seconds, counts=counts, warmup_s=round(warmup, 2),
+         cpu_s=round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 2),
+         rss_before_mb=round(rss_before, 1), vmhwm_mb=round(vm("VmHWM"), 1))
+
+
+# --- throughput and memory ----------------------------------------------------------------
+
+def measure(n: int, path: str, args: argparse.Namespace, server: PrefectServer | None,
+            prefect_home: Path, db_kind: str) -> dict[str, Any]:
+    setup = Setup(n, db_kind)
+    try:
+        setup.create_orders()
+        say(f"    {path:7} {db_kind:8} N={n}: {n} Active orders created in "
+            f"{setup.create_seconds:.1f} s; dispatching...")
+        result = run_child(setup, path, concurrency=args.concurrency, limit=args.limit,
+                           prefect_url=server.url if server else None,
+                           prefect_home=prefect_home, server=server,
+                           profile=args.profile and f"{args.profile}-{path}-{n}.txt")
+    finally:
+        setup.close()
+    v = result["verify"]
+    flag = "ok" if v["ok"] else f"NOT ALL DELIVERED {v}"
+    extra = f", stand-ins CPU {result['standins_cpu_s']} s"
+    extra += f", server CPU {result['server_cpu_s']} s" if "server_cpu_s" in result else ""
+    say(f"    {path:7} {db_kind:8} N={n}: {result['orders_per_s']:.1f} orders/s "
+        f"({result['seconds']:.1f} s, child CPU {result['cpu_s']} s{extra}, machine "
+        f"{result.get('machine_busy_cores')} cores busy), peak RSS {result['vmhwm_mb']} MB "
+        f"(before {result['rss_before_mb']} MB), {v['delivered']}/{v['rows']} Delivered, "
+        f"{v['emails']} emails, {v['sftp_files']} files, {v['b2b_submissions']} B2B: {flag}")
+    result.update(path=path, n=n, db=db_kind, create_s=round(setup.create_seconds, 1))
+    return result
+
+
+# --- latency, embedded ---------------------------------------------------------------------
+
+class Service:
+    """``python -m dispatch serve`` (embedded dispatch) as a subprocess."""
+
+    def __init__(self, setup: Setup, home: Path) -> None:
+        import httpx
+
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, **QUIET, "PREFECT_HOME": str(home),
+               "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING"}
+        env.pop("PREFECT_API_URL", None)
+        for key, value in setup.settings_fields.items():
+            env[f"DISPATCH_{key.upper()}"] = str(value)
+        self.log = open(setup.workdir / "serve.log", "wb")  # noqa: SIM115
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dispatch", "serve", "--port", str(self.port),
+             "--log-level", "warning"], env=env, cwd=ROOT, stdout=self.log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        self.http = httpx.Client(base_url=self.base, timeout=30, trust_env=False,
+                                 headers={"Authorization": f"Bearer {API_KEY}"})
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"dispatch serve exited; see {self.log.name}")
+            with contextlib.suppress(httpx.HTTPError):
+                if self.http.get("/health").status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit("dispatch serve did not answer within 60 s")
+            time.sleep(0.05)
+        self.health_s = time.perf_counter() - self.started
+
+    def create(self, body: dict[str, Any]) -> str:
+        response = self.http.post("/ERP/PurchaseOrder/Create", json=body)
+        response.raise_for_status()
+        return str(response.json()["RequestGuid"])
+
+    def stop(self) -> None:
+        self.http.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        self.log.close()
+
+
+class Watcher:
+    """Watches the service's database (read-only, one query per outstanding request every
+    20 ms) for requests whose order has every delivery Delivered: no load on the API."""
+
+    def __init__(self, url: str) -> None:
+        from dispatch.store.engine import make_engine
+
+        self.engine = make_engine(url, create_schema=False)
+        self.waiting: dict[str, tuple[float, threading.Event, list[Any]]] = {}
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True, name="watcher")
+        self.thread.start()
+
+    def wait(self, guid: str, timeout: float) -> tuple[float, str]:
+        done: threading.Event = threading.Event()
+        box: list[Any] = []
+        with self.lock:
+            self.waiting[guid] = (time.perf_counter(), done, box)
+        if not done.wait(timeout):
+            raise SystemExit(f"request {guid}: not all delivered within {timeout} s")
+        return box[0], box[1]
+
+    def _run(self) -> None:
+        from sqlalchemy import text
+
+        query = text(
+            "SELECT r.order_id, r.status,"
+            " (SELECT count(*) FROM delivery d WHERE d.order_id = r.order_id"
+            "  AND d.status = 'Delivered') FROM erp_request r WHERE r.guid = :g")
+        while not self.stopping:
+            with self.lock:
+                pending = list(self.waiting.items())
+            if pending:
+                with self.engine.connect() as conn:
+                    for guid, (_, done, box) in pending:
+                        row = conn.execute(query, {"g": guid}).first()
+                        if row is not None and row[1] == "Failed":
+                            raise SystemExit(f"request {guid} failed")
+                        if row is not None and row[2] == ROWS_PER_ORDER:
+                            box += [time.perf_counter(), row[0]]
+                            with self.lock:
+                                del self.waiting[guid]
+                            done.set()
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.thread.join(5)
+        self.engine.dispose()
+
+
+def latency_embedded(args: argparse.Namespace, db_kind: str) -> dict[str, Any]:
+    setup = Setup(0, db_kind)
+    service = None
+    try:
+        setup.load_reference_data().dispose()
+        home = setup.workdir / "prefect-home"
+        service = Service(setup, home)
+        watcher = Watcher(setup.db.url)
+        guid = service.create(order_body(-1))
+        first, _ = watcher.wait(guid, 180)
+        warm = first - service.started
+        say(f"    serve answered /health after {service.health_s:.1f} s; warm-up order "
+            f"delivered {warm:.1f} s after start (Prefect temporary server included)")
+        time.sleep(1.0)
+        spy = None
+        if args.profile:
+            spy = subprocess.Popen(
+                [str(ROOT / ".venv/bin/py-spy"), "record", "--format", "raw", "--rate", "100",
+                 "--subprocesses", "--pid", str(service.proc.pid),
+                 "-o", f"{args.profile}-serve-{db_kind}.txt"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        latencies: list[float] = []
+        order_ids: list[str] = []
+        lock = threading.Lock()
+        threads = []
+
+        def one(index: int) -> None:
+            assert service is not None
+            sent = time.perf_counter()
+            guid = service.create(order_body(index))
+            seen, order_id = watcher.wait(guid, 120)
+            with lock:
+                latencies.append(seen - sent)
+                order_ids.append(order_id)
+
+        start = time.perf_counter()
+        for i in range(args.latency_orders):
+            time.sleep(max(0.0, start + i / args.latency_rate - time.perf_counter()))
+            thread = threading.Thread(target=one, args=(i,))
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            thread.join()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+        watcher.stop()
+        server_side = db_latencies(setup.db.url, order_ids)
+        api_delivered = 0  # the ERP's view: the order detail through the API
+        for order_id in order_ids:
+            detail = service.http.get("/ERP/PurchaseOrder/Get",
+                                      params={"orderId": order_id}).json()
+            api_delivered += sum(d["Status"] == "Delivered" for d in detail["Deliveries"])
+        verify = {"orders": len(order_ids), "api_delivered": api_delivered,
+                  "emails": len(setup.world.smtp.messages),
+                  "b2b": len(setup.world.b2b.submissions)}
+    finally:
+        if service is not None:
+            service.stop()
+        setup.close()
+    result = {"db": db_kind, "orders": args.latency_orders, "rate": args.latency_rate,
+              "health_s": round(service.health_s, 2), "warm_s": round(warm, 2),
+              "client": summary(latencies), "server": summary(server_side["total"]),
+              "stages_p50": {k: percentile(v, 0.5) for k, v in server_side.items()},
+              "verify": verify}
+    say(f"    embedded {db_kind}: POST -> all Delivered (database watched every 20 ms): "
+        f"p50 {result['client']['p50']:.3f} s, p99 {result['client']['p99']:.3f} s, "
+        f"max {result['client']['max']:.3f} s; in the database (received_at -> last "
+        f"delivered_at): p50 {result['server']['p50']:.3f} s, p99 {result['server']['p99']:.3f} s"
+        f" ({verify})")
+    say("      stages, p50 (database): " + ", ".join(
+        f"{k} {v:.3f} s" for k, v in result["stages_p50"].items()))
+    return result
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"n": len(values), "p50": percentile(values, 0.5), "p90": percentile(values, 0.9),
+            "p99": percentile(values, 0.99), "max": max(values, default=float("nan")),
+            "mean": statistics.fmean(values) if values else float("nan")}
+
+
+def db_latencies(url: str, order_ids: list[str]) -> dict[str, list[float]]:
+    """Per order, from the database: received -> executed -> first send attempt started ->
+    last delivery recorded (all timestamps written by the service, one clock)."""
+    from sqlalchemy import text
+
+    from dispatch.store.engine import make_engine
+
+    def when(value: Any) -> dt.datetime:
+        return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+    engine = make_engine(url, create_schema=False)
+    out: dict[str, list[float]] = {"total": [], "execute": [], "to_first_send": [],
+                                   "sending": []}
+    with engine.connect() as conn:
+        for order_id in order_ids:
+            received, executed, first, last = map(when, conn.execute(text(
+                "SELECT (SELECT min(received_at) FROM erp_request WHERE order_id = :o),"
+                " (SELECT min(finished_at) FROM erp_request WHERE order_id = :o),"
+                " (SELECT min(last_attempt_at) FROM delivery WHERE order_id = :o),"
+                " (SELECT max(delivered_at) FROM delivery WHERE order_id = :o)"),
+                {"o": order_id}).one())
+            out["total"].append((last - received).total_seconds())
+            out["execute"].append((executed - received).total_seconds())
+            out["to_first_send"].append((first - executed).total_seconds())
+            out["sending"].append((last - first).total_seconds())
+    engine.dispose()
+    return out
+
+
+# --- main --------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def prefect_api(args: argparse.Namespace, top: Path) -> Iterator[PrefectServer | None]:
+    if args.prefect_api != "server":
+        yield None
+        return
+    home = top / "prefect-server-home"
+    home.mkdir()
+    server = PrefectServer(home)
+    say(f"prefect server start: answered /api/health after {server.start_seconds:.1f} s "
+        f"({server.url}), RSS {server.rss_mb():.0f} MB")
+    try:
+        yield server
+    finally:
+        say(f"prefect server RSS at the end: {server.rss_mb():.0f} MB")
+        server.stop()
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "_child":
+        asyncio.run(child_main(json.loads(sys.argv[2])))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="throughput rounds (each: plain then prefect, alternating)")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--limit", type=int, default=1000, help="jobs claimed per round")
+    parser.add_argument("--paths", default="plain,prefect")
+    parser.add_argument("--memory-orders", type=int, default=10_000)
+    parser.add_argument("--memory-paths", default="plain,prefect")
+    parser.add_argument("--latency-orders", type=int, default=30)
+    parser.add_argument("--latency-rate", type=float, default=1.0, help="orders per second")
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="sqlite")
+    parser.add_argument("--only", default="throughput,memory,latency")
+    parser.add_argument("--prefect-api", choices=("server", "temporary"), default="server")
+    parser.add_argument("--profile", default=None,
+                        help="py-spy raw profiles of the dispatching children to PREFIX-*.txt")
+    parser.add_argument("--json", default=None, help="write every result here")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    os.environ.update(QUIET)
+    say(f"machine: {machine()}")
+    say(f"code: {code_version()}")
+    top = Path(tempfile.mkdtemp(prefix="bench-dispatch-run-"))
+    results: dict[str, Any] = {"machine": machine(), "code": code_version(),
+                               "args": vars(args), "throughput": [],
+                               "memory": [], "latency": []}
+    try:
+        if only & {"throughput", "memory"}:
+            with prefect_api(args, top) as server:
+                if server is not None:
+                    results["prefect_server_start_s"] = round(server.start_seconds, 2)
+                child_home = top / "prefect-child-home"  # temporary server mode only
+                for db_kind in dbs:
+                    if "throughput" in only:
+                        say(f"throughput, {db_kind}, {args.orders} orders, concurrency "
+                            f"{args.concurrency}, Prefect API: {args.prefect_api}")
+                        for _ in range(args.rounds):
+                            for path in args.paths.split(","):
+                                results["throughput"].append(measure(
+                                    args.orders, path, args, server, child_home, db_kind))
+                        report_throughput(results["throughput"], db_kind)
+                    if "memory" in only:
+                        say(f"memory, {db_kind}, {args.memory_orders} orders")
+                        for path in args.memory_paths.split(","):
+                            results["memory"].append(measure(
+                                args.memory_orders, path, args, server, child_home, db_kind))
+                        report_memory(results, db_kind)
+        if "latency" in only:
+            for db_kind in dbs:
+                say(f"latency, embedded (`dispatch serve`), {db_kind}, {args.latency_orders} "
+                    f"orders at {args.latency_rate}/s")
+                results["latency"].append(latency_embedded(args, db_kind))
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+
+
+def report_throughput(rows: list[dict[str, Any]], db_kind: str) -> None:
+    by = {p: [r for r in rows if r["path"] == p and r["db"] == db_kind]
+          for p in ("plain", "prefect")}
+    med = {p: statistics.median(r["orders_per_s"] for r in v) for p, v in by.items() if v}
+    if len(med) == 2:
+        say(f"  => {db_kind}: plain {med['plain']:.1f} orders/s, prefect {med['prefect']:.1f} "
+            f"orders/s (median of {len(by['plain'])}); ratio {med['prefect'] / med['plain']:.2f}"
+            f" (goal >= 0.8)")
+
+
+def report_memory(results: dict[str, Any], db_kind: str) -> None:
+    for path in ("plain", "prefect"):
+        small = [r["vmhwm_mb"] for r in results["throughput"]
+                 if r["path"] == path and r["db"] == db_kind]
+        big = [r["vmhwm_mb"] for r in results["memory"]
+               if r["path"] == path and r["db"] == db_kind]
+        if small and big:
+            say(f"  => {db_kind} {path}: peak RSS {max(small):.0f} MB at "
+                f"{results['args']['orders']} orders, {max(big):.0f} MB at "
+                f"{results['args']['memory_orders']}: x{max(big) / max(small):.2f} (goal <= 1.2)")
+
+
+if __name__ == "__main__":
+    main()
