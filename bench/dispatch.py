@@ -365,11 +365,11 @@ class PrefectServer:
 
 # --- the dispatching child -------------------------------------------------------------------
 
-def run_child(setup: Setup, path: str, *, concurrency: int, limit: int,
+def run_child(setup: Setup, path: str, *, concurrency: int, limit: int, orders_per_task: int,
               prefect_url: str | None, prefect_home: Path, server: PrefectServer | None,
               profile: str | None = None) -> dict[str, Any]:
     config = {"path": path, "settings": setup.settings_fields, "concurrency": concurrency,
-              "limit": limit}
+              "limit": limit, "orders_per_task": orders_per_task}
     env = {**os.environ, **QUIET, "PREFECT_HOME": str(prefect_home)}
     env.pop("PREFECT_API_URL", None)
     if path == "prefect" and prefect_url:
@@ -441,6 +441,7 @@ async def child_main(config: dict[str, Any]) -> None:
 
     from dispatch.channels import ChannelSet
     from dispatch.dispatching import Dispatcher
+    from dispatch.outcomes import Tally
     from dispatch.settings import load_settings
     from dispatch.store.engine import make_engine
 
@@ -474,6 +475,7 @@ async def child_main(config: dict[str, Any]) -> None:
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         state = await dispatch_pending(limit=limit, concurrency=concurrency,
+                                       orders_per_task=config["orders_per_task"],
                                        return_state=True)
         seconds = time.perf_counter() - t0
         counts = await state.result(raise_on_failure=False)
@@ -484,13 +486,13 @@ async def child_main(config: dict[str, Any]) -> None:
         emit(event="timing")
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
+        tally = Tally()
         async with ChannelSet(settings=settings) as channels:
             dispatcher = Dispatcher(engine, settings, channels=channels)
-            outcomes = await dispatcher.run_pending(limit=limit, concurrency=concurrency)
+            await dispatcher.run_pending(limit=limit, concurrency=concurrency,
+                                         on_outcome=tally.add)
         seconds = time.perf_counter() - t0
-        counts = {}
-        for outcome in outcomes:
-            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        counts = dict(tally.counts)
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     engine.dispose()
     emit(event="done", seconds=seconds, counts=counts, warmup_s=round(warmup, 2),
@@ -508,6 +510,7 @@ def measure(n: int, path: str, args: argparse.Namespace, server: PrefectServer |
         say(f"    {path:7} {db_kind:8} N={n}: {n} Active orders created in "
             f"{setup.create_seconds:.1f} s; dispatching...")
         result = run_child(setup, path, concurrency=args.concurrency, limit=args.limit,
+                           orders_per_task=args.orders_per_task,
                            prefect_url=server.url if server else None,
                            prefect_home=prefect_home, server=server,
                            profile=args.profile and f"{args.profile}-{path}-{n}.txt")
@@ -768,7 +771,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2,
                         help="throughput rounds (each: plain then prefect, alternating)")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--limit", type=int, default=1000, help="jobs claimed per round")
+    parser.add_argument("--limit", type=int, default=1000, help="jobs claimed per batch")
+    parser.add_argument("--orders-per-task", type=int, default=10,
+                        help="dispatch-pending's orders_per_task (1: a task per order)")
     parser.add_argument("--paths", default="plain,prefect")
     parser.add_argument("--memory-orders", type=int, default=10_000)
     parser.add_argument("--memory-paths", default="plain,prefect")

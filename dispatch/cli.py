@@ -90,7 +90,7 @@ def cmd_dispatch_pending(args: argparse.Namespace) -> int:
 
     from dispatch import runtime
     from dispatch.embedded import quiet_prefect_defaults
-    from dispatch.reporting import format_table
+    from dispatch.reporting import delivery_row, format_table
 
     settings = _settings()
     quiet_prefect_defaults()
@@ -119,7 +119,7 @@ def cmd_dispatch_pending(args: argparse.Namespace) -> int:
         if failed:
             print(f"\n{len(failed)} failed delivery(ies) (see `dispatch deliveries "
                   "--status Failed`):")
-            print(format_table([_delivery_row(r) for r in failed], DELIVERY_COLUMNS))
+            print(format_table([delivery_row(r) for r in failed], DELIVERY_COLUMNS))
     return 0
 
 
@@ -127,18 +127,10 @@ DELIVERY_COLUMNS = ("order", "dispatch", "channel", "format", "target", "status"
                     "error")
 
 
-def _delivery_row(row) -> dict:  # type: ignore[no-untyped-def]
-    return {"order": row.order_id, "dispatch": f"{row.kind} #{row.number}",
-            "channel": row.channel, "format": row.format or f"line {row.order_item_id}",
-            "target": row.target, "status": row.status, "attempts": row.attempts,
-            "error": row.error or "", "sha256": row.sha256 or "",
-            "delivered_at": row.delivered_at.isoformat() + "Z" if row.delivered_at else ""}
-
-
 def cmd_deliveries(args: argparse.Namespace) -> int:
     import json
 
-    from dispatch.reporting import format_table
+    from dispatch.reporting import delivery_row, format_table
     from dispatch.store import jobs as job_store
     from dispatch.store.engine import reading
 
@@ -146,7 +138,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     with reading(_engine(settings)) as conn:
         rows = job_store.list_deliveries(conn, status=args.status, order_id=args.order,
                                          limit=args.limit)
-    table = [_delivery_row(r) for r in rows]
+    table = [delivery_row(r) for r in rows]
     if args.json:
         print(json.dumps(table, indent=2))
     elif not table:

@@ -31,6 +31,7 @@ from dispatch.documents.base import Document
 from dispatch.documents.context import DocumentContext
 from dispatch.errors import DeliveryError, DispatchError
 from dispatch.models import utcnow
+from dispatch.outcomes import Outcome
 from dispatch.refdata import VendorB2B, VendorEmail, VendorFtp
 from dispatch.rules.retry import max_attempts, next_attempt_at
 from dispatch.settings import DispatchSettings
@@ -88,36 +89,6 @@ class Job:
     @property
     def name(self) -> str:
         return f"{self.order_id}-{self.kind}-{self.number}"
-
-
-@dataclass
-class Outcome:
-    """What happened to one send (one row per delivery in the artifact)."""
-
-    order_id: str
-    vendor_id: str
-    kind: str
-    number: int
-    channel: str
-    formats: str
-    target: str
-    status: str  # Delivered | Failed | Skipped
-    attempts: int
-    error: str | None = None
-    retryable: bool = False
-    next_attempt_at: dt.datetime | None = None
-    sha256: str | None = None
-    evidence: dict[str, Any] | None = None
-
-    def summary(self) -> str:
-        what = f"{self.order_id} {self.kind} #{self.number} to {self.vendor_id} via {self.channel}"
-        if self.status == "Delivered":
-            return f"{what} ({self.formats}) delivered to {self.target}"
-        if self.status == "Skipped":
-            return f"{what} skipped: {self.error}"
-        retry = f"; retry at {self.next_attempt_at:%H:%M:%S}" if self.next_attempt_at else ""
-        return (f"{what} ({self.formats}) FAILED after {self.attempts} attempt(s): "
-                f"{self.error}{retry}")
 
 
 def group_sends(rows: Sequence[Any]) -> list[Send]:
@@ -364,34 +335,41 @@ class Dispatcher:
         return by_order
 
     async def run_order_jobs(self, job_ids: list[int]) -> list[Outcome]:
-        """One order's claimed jobs, in order; then any later job of it that became due."""
+        """One order's claimed jobs, in order."""
         results: list[Outcome] = []
         for job_id in job_ids:
             results += await self.run_job(job_id)
         return results
 
     async def run_pending(self, *, limit: int = 1000, concurrency: int = 8,
-                          order_id: str | None = None) -> list[Outcome]:
+                          order_id: str | None = None,
+                          on_outcome: Callable[[Outcome], None] | None = None
+                          ) -> list[Outcome]:
         """Claim due jobs and run them until none is due: orders concurrently, each order's
-        jobs in order (a cancellation is claimable only once the purchase is done)."""
+        jobs in order (a cancellation is claimable only once the purchase is done).
+
+        Returns every outcome; with ``on_outcome`` each is handed to it instead and none is
+        kept (a run of any size in bounded memory: pass ``Tally().add``).
+        """
         outcomes: list[Outcome] = []
+        record = on_outcome or outcomes.append
         try:
             while True:
                 by_order = self.claim_by_order(limit=limit, order_id=order_id)
                 if not by_order:
                     return outcomes
-                outcomes += await self._run_orders(by_order, concurrency)
+                await self._run_orders(by_order, concurrency, record)
         finally:
             if self._owns_channels:
                 await self.channels.aclose()
 
-    async def _run_orders(self, by_order: dict[str, list[int]], concurrency: int
-                          ) -> list[Outcome]:
+    async def _run_orders(self, by_order: dict[str, list[int]], concurrency: int,
+                          record: Callable[[Outcome], None]) -> None:
         gate = asyncio.Semaphore(concurrency)
 
-        async def one_order(ids: list[int]) -> list[Outcome]:
+        async def one_order(ids: list[int]) -> None:
             async with gate:
-                return await self.run_order_jobs(ids)
+                for outcome in await self.run_order_jobs(ids):
+                    record(outcome)
 
-        batches = await asyncio.gather(*(one_order(ids) for ids in by_order.values()))
-        return [outcome for batch in batches for outcome in batch]
+        await asyncio.gather(*(one_order(ids) for ids in by_order.values()))

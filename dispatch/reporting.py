@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from dispatch.dispatching import Outcome
+from dispatch.outcomes import Outcome
 
 
 def _remote(evidence: dict[str, Any] | None) -> str:
@@ -29,6 +29,16 @@ def outcome_rows(outcomes: Iterable[Outcome]) -> list[dict[str, Any]]:
         "status": o.status, "attempts": o.attempts, "error": o.error or "",
         "sha256": (o.sha256 or "")[:16], "remote": _remote(o.evidence),
     } for o in outcomes]
+
+
+def delivery_row(row: Any) -> dict[str, Any]:
+    """One delivery as recorded in the database (CLI tables, batch artifacts, --json)."""
+    return {"order": row.order_id, "vendor": row.vendor_id,
+            "dispatch": f"{row.kind} #{row.number}", "channel": row.channel,
+            "format": row.format or f"line {row.order_item_id}", "target": row.target,
+            "status": row.status, "attempts": row.attempts, "error": row.error or "",
+            "sha256": row.sha256 or "", "remote": _remote(row.evidence),
+            "delivered_at": row.delivered_at.isoformat() + "Z" if row.delivered_at else ""}
 
 
 def artifact_key(*parts: str) -> str:

@@ -19,8 +19,9 @@ from prefect.runtime import flow_run
 
 from dispatch import runtime
 from dispatch.channels import ChannelSet
-from dispatch.dispatching import Dispatcher, Outcome
+from dispatch.dispatching import Dispatcher
 from dispatch.errors import DeliveryError
+from dispatch.outcomes import Outcome
 from dispatch.reporting import artifact_key, outcome_rows
 
 EVENT_KINDS = {"purchase-order.activated": "purchase", "purchase-order.changed": "change",

@@ -173,6 +173,16 @@ def list_deliveries(conn: Connection, *, status: str | None = None,
     return list(conn.execute(stmt.order_by(DELIVERIES.c.id).limit(limit)))
 
 
+def deliveries_of_jobs(conn: Connection, *, job_ids: list[int]) -> list[Any]:
+    """Every delivery of these jobs (a batch's record for its artifact), in id order."""
+    if not job_ids:
+        return []
+    return list(conn.execute(
+        select(DELIVERIES, JOBS.c.number, JOBS.c.vendor_id)
+        .join(JOBS, JOBS.c.id == DELIVERIES.c.job_id)
+        .where(DELIVERIES.c.job_id.in_(job_ids)).order_by(DELIVERIES.c.id)))
+
+
 def create_resend(conn: Connection, *, order_id: str, kind: str | None, channel: str | None,
                   now: dt.datetime) -> tuple[int, int, int]:
     """A new dispatch repeating the latest one of ``kind`` (any kind when None), linked to

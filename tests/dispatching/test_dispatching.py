@@ -170,3 +170,15 @@ def test_b2b_retry_sends_the_first_body_even_if_reference_data_changed(env: Env)
     assert [o.status for o in asyncio.run(dispatcher.run_pending())] == ["Delivered"]
     (submission,) = env.world.b2b.submissions
     assert submission.body["atelierCode"] == 120045  # the body of the first attempt
+
+
+def test_run_pending_hands_outcomes_over_without_keeping_them(env: Env) -> None:
+    from dispatch.outcomes import Tally
+
+    ids = [env.order(all_channels_order()) for _ in range(3)]
+    tally = Tally()
+    kept = asyncio.run(env.dispatcher().run_pending(concurrency=2, on_outcome=tally.add))
+    assert kept == []  # a run of any size: nothing accumulates in the dispatcher
+    assert tally.counts == {"Delivered": 12} and tally.failed == []
+    for order_id in ids:
+        assert {r["Status"] for r in env.api.order(order_id)["Deliveries"]} == {"Delivered"}
