@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/dispatch.py [--orders 1000] [--rounds 2] [--concurrency 8]
         [--memory-orders 10000] [--latency-orders 30] [--db sqlite|postgres|both]
-        [--only throughput,memory,latency] [--prefect-api server|temporary]
+        [--only throughput,memory,latency,latency-server] [--prefect-api server|temporary]
+        [--orders-per-task 10] [--server-latency-orders 20] [--server-prefect-pg URL]
 
 Every order is vendor ACME, Active, two lines, sent by email (PDF + Excel in one message),
 SFTP (XML) and B2B (one submission per line): 5 delivery rows, 4 sends per order, against
@@ -34,6 +35,13 @@ database every 20 ms (read-only, so the API is not loaded by polling); and, from
 database's own timestamps, the request's ``received_at`` -> the last ``delivered_at``, split
 into executing the request, waiting for the first send to start (flow run start-up), and
 sending. Afterwards every order's detail is read through ``/ERP/PurchaseOrder/Get``.
+
+Latency (server mode): ``scripts/server_mode.py``'s ServerMode (``prefect server start``,
+``prefect deploy --all`` from prefect.yaml, ``prefect worker start --pool dispatch --limit 4``
+with ``PREFECT_WORKER_QUERY_SECONDS=1``, ``dispatch serve --no-dispatch``, stand-in vendors),
+the same order created one at a time after a warm-up order: the Create POST -> the order's
+last ``DeliveredAt``, split into POST -> flow run created (event + automation), -> Running
+(worker poll, process start, imports), -> last delivery.
 """
 
 from __future__ import annotations
@@ -708,6 +716,33 @@ def latency_embedded(args: argparse.Namespace, db_kind: str) -> dict[str, Any]:
     return result
 
 
+def latency_server(args: argparse.Namespace) -> dict[str, Any]:
+    """Server mode as the README sets it up (``scripts/server_mode.py``: Prefect server,
+    ``prefect deploy --all``, a process worker, ``dispatch serve --no-dispatch``), orders
+    created one at a time: Create POST -> the order's last DeliveredAt."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from server_mode import ServerMode, workdir
+
+    with workdir(None) as root, ServerMode(root, worker_limit=4, quiet=True,
+                                           prefect_pg=args.server_prefect_pg) as sm:
+        started = time.perf_counter()
+        order_id, _ = sm.create_order(order_body(-1))
+        sm.wait_delivered(order_id)
+        warm = time.perf_counter() - started
+        values = sm.latencies(args.server_latency_orders, body=order_body(0))
+        stages = {k: percentile([b[k] for b in sm.breakdown], 0.5) for k in sm.breakdown[0]}
+        up = sm.timings.get("up", float("nan"))
+    result = {"mode": "server", "prefect_db": "postgres" if args.server_prefect_pg else "sqlite",
+              "orders": args.server_latency_orders, "up_s": round(up, 1),
+              "warm_s": round(warm, 2), "client": summary(values), "stages_p50": stages,
+              "load_average": os.getloadavg()[0]}
+    say(f"    server mode: up in {up:.1f} s, first order {warm:.1f} s; Create POST -> last "
+        f"delivery p50 {result['client']['p50']:.2f} s, p90 {result['client']['p90']:.2f} s, "
+        f"max {result['client']['max']:.2f} s (n={len(values)}, goal p50 <= 4 s)")
+    say("      stages, p50: " + ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()))
+    return result
+
+
 def summary(values: list[float]) -> dict[str, float]:
     return {"n": len(values), "p50": percentile(values, 0.5), "p90": percentile(values, 0.9),
             "p99": percentile(values, 0.99), "max": max(values, default=float("nan")),
@@ -779,8 +814,12 @@ def main() -> None:
     parser.add_argument("--memory-paths", default="plain,prefect")
     parser.add_argument("--latency-orders", type=int, default=30)
     parser.add_argument("--latency-rate", type=float, default=1.0, help="orders per second")
+    parser.add_argument("--server-latency-orders", type=int, default=20,
+                        help="server mode: orders created one at a time")
+    parser.add_argument("--server-prefect-pg", metavar="ADMIN_URL", default=None,
+                        help="server mode: the Prefect server on a new PostgreSQL database")
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="sqlite")
-    parser.add_argument("--only", default="throughput,memory,latency")
+    parser.add_argument("--only", default="throughput,memory,latency,latency-server")
     parser.add_argument("--prefect-api", choices=("server", "temporary"), default="server")
     parser.add_argument("--profile", default=None,
                         help="py-spy raw profiles of the dispatching children to PREFIX-*.txt")
@@ -821,6 +860,9 @@ def main() -> None:
                 say(f"latency, embedded (`dispatch serve`), {db_kind}, {args.latency_orders} "
                     f"orders at {args.latency_rate}/s")
                 results["latency"].append(latency_embedded(args, db_kind))
+        if "latency-server" in only:
+            say(f"latency, server mode, {args.server_latency_orders} orders one at a time")
+            results["latency"].append(latency_server(args))
     finally:
         shutil.rmtree(top, ignore_errors=True)
         if args.json:

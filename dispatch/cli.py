@@ -149,6 +149,14 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from dispatch.worker import run_worker
+
+    extra = args.prefect_args[1:] if args.prefect_args[:1] == ["--"] else args.prefect_args
+    return run_worker(pool=args.pool, limit=args.limit or None,
+                      fork_server=not args.no_fork_server, extra=extra)
+
+
 def cmd_resend(args: argparse.Namespace) -> int:
     from dispatch.models import utcnow
     from dispatch.store import jobs as job_store
@@ -214,6 +222,18 @@ def build_parser() -> argparse.ArgumentParser:
     pending.add_argument("--limit", type=int, default=1000, help="jobs claimed per round")
     pending.add_argument("--concurrency", type=int, default=8, help="orders in parallel")
     pending.set_defaults(func=cmd_dispatch_pending)
+
+    worker = sub.add_parser(
+        "worker", help="server mode: a Prefect process worker for dispatch's deployments, "
+        "with a warm engine fork server (becomes `prefect worker start`)")
+    worker.add_argument("--pool", default="dispatch", help="work pool (default: dispatch)")
+    worker.add_argument("--limit", type=int, default=4,
+                        help="flow runs at once (default 4; 0: no limit)")
+    worker.add_argument("--no-fork-server", action="store_true",
+                        help="start a new Python per flow run (slower)")
+    worker.add_argument("prefect_args", nargs=argparse.REMAINDER,
+                        help="after --: more options for `prefect worker start`")
+    worker.set_defaults(func=cmd_worker)
 
     resend = sub.add_parser("resend", help="make a new dispatch repeating an earlier one")
     resend.add_argument("order_id", metavar="ORDER_ID")

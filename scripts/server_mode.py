@@ -110,14 +110,19 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def group_members(pgid: int) -> set[int]:
+    """Processes of the group that still run (zombies, dead but not yet reaped, do not)."""
+    members = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.add(int(entry.name))
+    return members
 
 
 class Proc:
@@ -154,10 +159,12 @@ class Proc:
             self.popen.wait(5)
         time.sleep(0.2)
         self._out.close()
-        left = {pid for pid in pids if alive(pid)}
-        if group_alive(self.pid):
-            left.add(self.pid)
-        return left
+        deadline = time.monotonic() + 5  # SIGKILLed processes go away asynchronously
+        while True:
+            left = {pid for pid in pids if alive(pid)} | group_members(self.pid)
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(0.05)
 
 
 def run(cmd: list[str], env: dict[str, str], log: Path, timeout: float = 120) -> None:
@@ -198,8 +205,10 @@ class ServerMode:
 
     def __init__(self, root: Path, *, scheduler_loop_seconds: float | None = None,
                  retry_delays: str = "1,2,4", worker_limit: int | None = 4,
-                 prefect_pg: str | None = None, quiet: bool = False) -> None:
+                 prefect_pg: str | None = None, quiet: bool = False,
+                 plain_worker: bool = False) -> None:
         self.root = root
+        self.plain_worker = plain_worker  # `prefect worker start` instead of `dispatch worker`
         self.prefect_pg = prefect_pg  # admin URL: the Prefect server on a new PG database
         self.prefect_pg_db: str | None = None
         self.worker_limit = worker_limit
@@ -283,11 +292,15 @@ class ServerMode:
             dispatch_env[f"DISPATCH_{key.upper()}"] = str(value)
         self.dispatch_env = dispatch_env
 
-        limit = [] if self.worker_limit is None else ["--limit", str(self.worker_limit)]
-        self.say(f"- prefect worker start --pool {POOL} {' '.join(limit)}  "
+        limit = ["--limit", str(self.worker_limit or 0)]
+        if self.plain_worker:  # Prefect's own command: a new Python per flow run
+            cmd = [str(BIN / "prefect"), "worker", "start", "--pool", POOL,
+                   *(limit if self.worker_limit else [])]
+        else:
+            cmd = [str(BIN / "dispatch"), "worker", "--pool", POOL, *limit]
+        self.say(f"- {Path(cmd[0]).name} {' '.join(cmd[1:])}  "
                  "(PREFECT_WORKER_QUERY_SECONDS=1)")
-        self._spawn("prefect-worker",
-                    [str(BIN / "prefect"), "worker", "start", "--pool", POOL, *limit],
+        self._spawn("prefect-worker", cmd,
                     dict(client_env, PREFECT_WORKER_QUERY_SECONDS="1", **dispatch_env),
                     logs / "worker.log")
         self.say(f"- dispatch serve --no-dispatch on {self.api}")
@@ -410,12 +423,12 @@ class ServerMode:
     def diagnostics(self) -> str:
         return "".join(f"\n--- {p.name} (last lines)\n{p.tail(15)}" for p in self.procs)
 
-    def latencies(self, n: int) -> list[float]:
+    def latencies(self, n: int, body: dict[str, Any] | None = None) -> list[float]:
         """n orders, one at a time: seconds from the Create POST to the last DeliveredAt.
         ``self.breakdown`` gets, per order, where the time went."""
         result = []
         for _ in range(n):
-            order_id, posted = self.create_order()
+            order_id, posted = self.create_order(body)
             rows = self.wait_delivered(order_id)
             last = max(parse_ts(r["DeliveredAt"]) for r in rows)
             result.append((last - posted).total_seconds())
@@ -599,12 +612,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the Prefect server on a new PostgreSQL database created "
                         "(and dropped) through this URL, e.g. "
                         "postgresql://postgres@127.0.0.1:5432/postgres; default SQLite")
+    parser.add_argument("--plain-worker", action="store_true",
+                        help="`prefect worker start` (a new Python per flow run) instead of "
+                        "`dispatch worker` (flow runs forked from a warm process)")
     parser.add_argument("--keep", action="store_true",
                         help="keep everything running until Ctrl-C")
     args = parser.parse_args(argv)
     with workdir(args.root) as root, \
             ServerMode(root, worker_limit=args.worker_limit or None,
-                       prefect_pg=args.prefect_pg) as sm:
+                       prefect_pg=args.prefect_pg, plain_worker=args.plain_worker) as sm:
         order_id, _posted = sm.create_order()
         sm.wait_delivered(order_id)
         run_ = sm.wait_flow_run("dispatch-order/on-event",
