@@ -100,7 +100,8 @@ def cmd_dispatch_pending(args: argparse.Namespace) -> int:
     print("dispatch-pending: starting (the first Prefect flow of a process takes a few "
           "seconds when no Prefect server is configured)", flush=True)
     flow_run = dispatch_pending(limit=args.limit, concurrency=args.concurrency,
-                                dry_run=args.dry_run, return_state=True)
+                                orders_per_task=args.orders_per_task, dry_run=args.dry_run,
+                                return_state=True)
     state: Any = asyncio.run(flow_run)  # type: ignore[arg-type]
     counts = state.result(raise_on_failure=False)
     if not isinstance(counts, dict):
@@ -219,8 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "send every due dispatch and due retry, then exit")
     pending.add_argument("--dry-run", action="store_true",
                          help="list and render what would be sent where; no network I/O")
-    pending.add_argument("--limit", type=int, default=1000, help="jobs claimed per round")
-    pending.add_argument("--concurrency", type=int, default=8, help="orders in parallel")
+    pending.add_argument("--limit", type=int, default=1000, help="jobs claimed per batch")
+    pending.add_argument("--concurrency", type=int, default=8, help="tasks in parallel")
+    pending.add_argument("--orders-per-task", type=int, default=10,
+                         help="orders per Prefect task run (1: a task per order)")
     pending.set_defaults(func=cmd_dispatch_pending)
 
     worker = sub.add_parser(

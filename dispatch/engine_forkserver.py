@@ -39,31 +39,41 @@ _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 # -- the launcher (the deployments' command): stdlib only, starts in ~30 ms ------------------
 
+def _exec_engine(note: str | None = None) -> None:
+    """Become ``python -m prefect.engine`` (what the worker would have started itself)."""
+    if note:
+        print(f"dispatch engine fork server: {note}; starting python -m prefect.engine "
+              "instead", file=sys.stderr, flush=True)
+    os.execv(sys.executable, [sys.executable, "-m", "prefect.engine", *sys.argv[1:]])
+
+
 def launch() -> int:
     """Run this flow run's engine in a fork of the warm server, or exec a fresh one."""
-    path = os.environ.get(ENV_SOCKET)
-    conn = None
-    if path:
-        try:
-            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            conn.connect(path)
-        except OSError as exc:
-            print(f"dispatch engine fork server {path} unavailable ({exc}); starting "
-                  "python -m prefect.engine instead", file=sys.stderr, flush=True)
-            conn = None
-    if conn is None:
-        os.execv(sys.executable, [sys.executable, "-m", "prefect.engine", *sys.argv[1:]])
+    path = os.environ.get(ENV_SOCKET, "")
+    if not path:
+        _exec_engine()
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+    except OSError as exc:
+        _exec_engine(f"{path} unavailable ({exc})")
     request = json.dumps({"env": dict(os.environ), "cwd": os.getcwd(),
                           "argv": sys.argv[1:]}).encode()
-    socket.send_fds(conn, [_HEADER.pack(len(request))], [0, 1, 2])
-    conn.sendall(request)
-    reader = conn.makefile("rb")
-    first = reader.readline()
+    try:
+        socket.send_fds(conn, [_HEADER.pack(len(request))], [0, 1, 2])
+        conn.sendall(request)
+        reader = conn.makefile("rb")
+        first = reader.readline()
+    except OSError as exc:  # nothing was started: run the engine here
+        first, error = b"", str(exc)
+    else:
+        error = "it closed the connection"
     if not first:
-        print("dispatch engine fork server closed the connection before starting the run",
-              file=sys.stderr, flush=True)
-        return 1
-    child = int(json.loads(first)["pid"])
+        _exec_engine(f"{path}: {error} before starting the run")
+    answer = json.loads(first)
+    if "stale" in answer:  # the project's code changed since the server imported it
+        _exec_engine(f"{answer['stale']} (restart `dispatch worker` to fork again)")
+    child = int(answer["pid"])
 
     def forward(signum: int, _frame: Any) -> None:
         try:
@@ -120,6 +130,32 @@ def warm_up(templates_dir: str | None = None) -> list[str]:
     return warmed
 
 
+def project_sources() -> dict[str, int]:
+    """mtime of every imported module of the project (dispatch, flows): a fork would run
+    these, so a change on disk makes the server stale."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    stamps = {}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and name.split(".")[0] in ("dispatch", "flows") and file.startswith(root):
+            try:
+                stamps[file] = os.stat(file).st_mtime_ns
+            except OSError:
+                stamps[file] = -1
+    return stamps
+
+
+def stale(stamps: dict[str, int]) -> str | None:
+    for file, stamp in stamps.items():
+        try:
+            now = os.stat(file).st_mtime_ns
+        except OSError:
+            now = -1
+        if now != stamp:
+            return f"{file} changed since the server started"
+    return None
+
+
 def serve(path: str) -> int:
     """Listen on ``path`` and fork a flow-run engine per launcher; until the parent exits."""
     import selectors
@@ -133,6 +169,7 @@ def serve(path: str) -> int:
         print(f"fork server: threads running after warm-up ({names}); refusing to fork, "
               "flow runs start python -m prefect.engine instead", file=sys.stderr, flush=True)
         return 1
+    stamps = project_sources()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
@@ -146,12 +183,14 @@ def serve(path: str) -> int:
             for _key, _mask in selector.select(timeout=0.1):
                 conn, _ = listener.accept()
                 try:
-                    pid = _fork_one(conn, listener, children)
+                    pid = _fork_one(conn, listener, children, stamps)
                 except Exception as exc:  # a bad request must not stop the server
                     print(f"fork server: request refused: {exc}", file=sys.stderr, flush=True)
+                    pid = None
+                if pid is None:
                     conn.close()
-                    continue
-                children[pid] = conn
+                else:
+                    children[pid] = conn
             _reap(children)
     finally:
         listener.close()
@@ -165,7 +204,8 @@ def serve(path: str) -> int:
 
 
 def _fork_one(conn: socket.socket, listener: socket.socket,
-              children: dict[int, socket.socket]) -> int:
+              children: dict[int, socket.socket], stamps: dict[str, int]) -> int | None:
+    """Read one launcher's request and fork its engine; None when refused (stale)."""
     conn.settimeout(10)
     data, fds, _flags, _addr = socket.recv_fds(conn, _HEADER.size, 3)
     if len(data) != _HEADER.size or len(fds) != 3:
@@ -180,6 +220,12 @@ def _fork_one(conn: socket.socket, listener: socket.socket,
             raise ValueError("request cut short")
         raw += chunk
     request = json.loads(raw)
+    why = stale(stamps)
+    if why is not None:
+        for fd in fds:
+            os.close(fd)
+        conn.sendall(json.dumps({"stale": why}).encode() + b"\n")
+        return None
     conn.settimeout(None)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -82,6 +82,10 @@ async def dispatch_pending(limit: int = 1000, concurrency: int = 8, orders_per_t
                            dry_run: bool = False) -> dict[str, int]:
     """Claim due jobs (and due retries) in batches of ``limit``, send them; returns counts
     of sends by outcome."""
+    for name, value in (("limit", limit), ("concurrency", concurrency),
+                        ("orders_per_task", orders_per_task)):
+        if value < 1:
+            raise ValueError(f"dispatch-pending: {name} must be at least 1, not {value}")
     rt = runtime.current()
     logger = get_run_logger()
     tally = Tally()

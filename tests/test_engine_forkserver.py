@@ -155,3 +155,47 @@ def test_worker_environment_puts_this_python_first_and_polls_every_second() -> N
     kept = worker_environment({"PATH": "/usr/bin", "PREFECT_WORKER_QUERY_SECONDS": "5"})
     assert kept["PREFECT_WORKER_QUERY_SECONDS"] == "5"
 
+
+
+def test_a_stale_server_is_not_used_and_says_to_restart_the_worker(tmp_path: Path) -> None:
+    """A server whose imported project code changed on disk answers "stale" (a fork would
+    run the old code): the launcher runs a fresh engine and says why."""
+    import threading
+
+    path = str(tmp_path / "stale.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+
+    def answer() -> None:  # as the server does: read the request, then refuse it
+        conn, _ = listener.accept()
+        _data, fds, _flags, _addr = socket.recv_fds(conn, 4, 3)
+        for fd in fds:
+            os.close(fd)
+        conn.recv(1 << 20)
+        conn.sendall(b'{"stale": "dispatch/outcomes.py changed since the server started"}\n')
+        conn.close()
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    env = launcher_env(None, tmp_path, PREFECT__FLOW_RUN_ID="not-a-flow-run-id")
+    env[ENV_SOCKET] = path
+    done = subprocess.run(LAUNCHER, env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    thread.join(10)
+    listener.close()
+    assert "outcomes.py changed" in done.stderr and "restart `dispatch worker`" in done.stderr
+    assert done.returncode == 1 and "Invalid flow run id" in done.stderr
+
+
+def test_stale_notices_a_changed_source_file(tmp_path: Path) -> None:
+    from dispatch.engine_forkserver import project_sources, stale
+
+    stamps = project_sources()
+    assert any(f.endswith("dispatch/engine_forkserver.py") for f in stamps)
+    assert stale(stamps) is None
+    source = tmp_path / "module.py"
+    source.write_text("x = 1\n")
+    mine = {str(source): source.stat().st_mtime_ns}
+    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 1_000_000))
+    assert stale(mine) == f"{source} changed since the server started"

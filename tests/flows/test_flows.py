@@ -169,3 +169,13 @@ def test_dispatch_pending_shows_a_failed_send_in_its_task_logs_and_result(
     # the others were delivered, and a second run has nothing left (no retry for a 400)
     assert asyncio.run(dispatch_pending()) == {}
     assert len(installed.world.b2b.submissions) == 2
+
+
+@pytest.mark.parametrize("bad", [{"concurrency": 0}, {"orders_per_task": 0}, {"limit": -1}])
+def test_dispatch_pending_refuses_parameters_below_one(installed: Env,
+                                                        bad: dict[str, int]) -> None:
+    installed.order(b2b_order())
+    state = asyncio.run(dispatch_pending(**bad, return_state=True))
+    (name,) = bad
+    assert state.is_failed() and f"{name} must be at least 1" in state.message
+    assert installed.world.b2b.submissions == []  # nothing claimed, nothing sent
