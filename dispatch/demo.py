@@ -100,6 +100,9 @@ def run_demo(output: Path, *, port: int = 0, keep_serving: bool = False) -> int:
         "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
         "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     })
+    from dispatch.embedded import quiet_prefect_defaults
+
+    quiet_prefect_defaults()
     os.environ.pop("PREFECT_API_URL", None)
     # Expected faults (the demo's 503) are shown in the final table, not as log noise.
     logging.getLogger("dispatch").setLevel(logging.ERROR)

@@ -33,9 +33,13 @@ FEW_ORDERS = 4  # up to this many orders at once: a named flow run each
 
 
 def quiet_prefect_defaults() -> None:
-    """Offline machine: no telemetry attempts filling the logs."""
+    """Offline machine: no telemetry attempts filling the logs. And Prefect's temporary API
+    server gets 120 s to start, not 20: its first start in a new PREFECT_HOME creates the
+    database, which took longer than 20 s on a busy 2-core machine (the service would then
+    run without its dispatcher)."""
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 class EmbeddedDispatcher:

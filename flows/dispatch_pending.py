@@ -4,9 +4,9 @@ Safe with several workers at once (jobs are claimed with ``FOR UPDATE SKIP LOCKE
 PostgreSQL); retries failed deliveries whose retry is due. Jobs are claimed in batches of
 ``limit``; each batch's orders are split into tasks of up to ``orders_per_task`` orders
 (each order's jobs in order), up to ``concurrency`` tasks at once. A task run costs ~7 ms
-of client CPU here and about as much again on the Prefect server, against ~55 ms of work
-per order: a task per order cost 0.71x the plain loop's throughput, ten orders per task
-0.9x and more (``bench/RESULTS.md``, "Dispatch"). What the UI shows: a task per group of
+of client CPU here and tens of ms on the Prefect server, against ~50 ms of work
+per order: a task per order ran at 0.71x the plain loop's throughput, up to ten orders per
+task at 0.82-0.93x (``bench/RESULTS.md``, "Dispatch"). What the UI shows: a task per group of
 orders, named after them and Failed when one of their sends failed; a log line per order
 (what went where) and one per failed send (order, vendor, channel, error); a table
 artifact per batch with every delivery's outcome and evidence, read back from the
