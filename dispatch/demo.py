@@ -98,7 +98,6 @@ def run_demo(output: Path, *, port: int = 0, keep_serving: bool = False) -> int:
         "PREFECT_HOME": str(prefect_home),  # the demo's flow runs, for the UI afterwards
         # The demo prints its own progress; every run's logs are in the Prefect UI.
         "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
-        "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     })
     from dispatch.embedded import quiet_prefect_defaults
 

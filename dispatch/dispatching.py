@@ -327,12 +327,27 @@ class Dispatcher:
                        ) -> dict[str, list[int]]:
         """Claim due jobs, grouped by order (each order's jobs in dispatch order)."""
         job_ids = self.claim(limit=limit, order_id=order_id)
-        by_order: dict[str, list[int]] = {}
         with reading(self.engine) as conn:
-            for job_id in job_ids:
-                by_order.setdefault(job_store.job_row(conn, job_id=job_id).order_id,
-                                    []).append(job_id)
+            orders = job_store.orders_of_jobs(conn, job_ids=job_ids)
+        by_order: dict[str, list[int]] = {}
+        for job_id in job_ids:
+            by_order.setdefault(orders[job_id], []).append(job_id)
         return by_order
+
+    def recorded(self, job_ids: list[int]) -> list[Any]:
+        """Every delivery of these jobs as the database has it (the record of a batch)."""
+        with reading(self.engine) as conn:
+            return job_store.deliveries_of_jobs(conn, job_ids=job_ids)
+
+    def recorded_outcomes(self, job_ids: list[int], *, reason: str) -> list[Outcome]:
+        """The sends of these jobs as recorded, for when their outcomes were lost (a crashed
+        task): Delivered stays Delivered, anything else counts as Failed with ``reason``
+        unless an error was recorded; Unsupported rows were never sends."""
+        return [Outcome(row.order_id, row.vendor_id, row.kind, row.number, row.channel,
+                        row.format or "line", row.target,
+                        "Delivered" if row.status == "Delivered" else "Failed", row.attempts,
+                        error=row.error or reason, next_attempt_at=row.next_attempt_at)
+                for row in self.recorded(job_ids) if row.status != "Unsupported"]
 
     async def run_order_jobs(self, job_ids: list[int]) -> list[Outcome]:
         """One order's claimed jobs, in order."""

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 
 from dispatch import runtime as runtime_mod
 from dispatch.models import utcnow
@@ -32,14 +32,14 @@ EVENTS = {"purchase": "purchase-order.activated", "change": "purchase-order.chan
 FEW_ORDERS = 4  # up to this many orders at once: a named flow run each
 
 
-def quiet_prefect_defaults() -> None:
+def quiet_prefect_defaults(env: MutableMapping[str, str] = os.environ) -> None:
     """Offline machine: no telemetry attempts filling the logs. And Prefect's temporary API
     server gets 120 s to start, not 20: its first start in a new PREFECT_HOME creates the
     database, which took longer than 20 s on a busy 2-core machine (the service would then
     run without its dispatcher)."""
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    env.setdefault("DO_NOT_TRACK", "1")
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 class EmbeddedDispatcher:

@@ -97,7 +97,7 @@ def launch() -> int:
 
 # -- the server ------------------------------------------------------------------------------
 
-def warm_up(templates_dir: str | None = None) -> list[str]:
+def warm_up() -> list[str]:
     """Import what every flow run needs and render a sample with every template; returns
     what was warmed (for the server's start-up line)."""
     from pathlib import Path
@@ -114,8 +114,7 @@ def warm_up(templates_dir: str | None = None) -> list[str]:
     from dispatch.documents import render_document, sample_context
     from dispatch.settings import DEFAULT_TEMPLATES_DIR
 
-    root = Path(templates_dir or os.environ.get("DISPATCH_TEMPLATES_DIR")
-                or DEFAULT_TEMPLATES_DIR)
+    root = Path(os.environ.get("DISPATCH_TEMPLATES_DIR") or DEFAULT_TEMPLATES_DIR)
     warmed = ["prefect.engine", "flows", "channels", "XML"]
     ctx = sample_context("purchase", lines=3)
     render_document(ctx, format="XML", templates_dir=root)

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from dispatch.embedded import quiet_prefect_defaults
 from dispatch.engine_forkserver import ENV_SOCKET
 from dispatch.errors import DispatchError
 
@@ -36,8 +37,7 @@ def worker_environment(base: dict[str, str]) -> dict[str, str]:
     if path.split(os.pathsep)[0] != bindir:
         env["PATH"] = bindir + (os.pathsep + path if path else "")
     env.setdefault("PREFECT_WORKER_QUERY_SECONDS", "1")
-    env.setdefault("DO_NOT_TRACK", "1")
-    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    quiet_prefect_defaults(env)
     env.pop(ENV_SOCKET, None)
     return env
 

@@ -32,8 +32,6 @@ from dispatch.dispatching import Dispatcher
 from dispatch.errors import DeliveryError
 from dispatch.outcomes import Tally, order_summary
 from dispatch.reporting import artifact_key, delivery_row, outcome_rows
-from dispatch.store import jobs as job_store
-from dispatch.store.engine import reading
 
 ARTIFACT_COLUMNS = ("order", "vendor", "dispatch", "channel", "format", "target", "status",
                     "attempts", "error", "sha256", "remote")
@@ -131,9 +129,7 @@ async def _send_batches(dispatcher: Dispatcher, tally: Tally, *, limit: int, con
             batch_tally.merge(result)
         tally.merge(batch_tally)
         orders_done += len(by_order)
-        with reading(dispatcher.engine) as conn:
-            rows = [delivery_row(r) for r in
-                    job_store.deliveries_of_jobs(conn, job_ids=job_ids)]
+        rows = [delivery_row(r) for r in dispatcher.recorded(job_ids)]
         await acreate_table_artifact(
             key=artifact_key("dispatch-pending"),
             table=[{c: r[c] for c in ARTIFACT_COLUMNS} for r in rows],
@@ -154,22 +150,8 @@ async def _bounded(gate: asyncio.Semaphore, dispatcher: Dispatcher,
         if isinstance(result, Tally):
             return result
         # The task crashed (a bug): what it did is recorded in the database; count that.
-        return _recorded(dispatcher, orders, result)
-
-
-def _recorded(dispatcher: Dispatcher, orders: list[tuple[str, list[int]]], exc: Any) -> Tally:
-    from dispatch.outcomes import Outcome
-
-    tally = Tally()
-    job_ids = [i for _, ids in orders for i in ids]
-    with reading(dispatcher.engine) as conn:
-        rows = job_store.deliveries_of_jobs(conn, job_ids=job_ids)
-    for row in rows:
-        if row.status == "Unsupported":  # recorded at expansion, never a send
-            continue
-        status = "Delivered" if row.status == "Delivered" else "Failed"
-        tally.add(Outcome(row.order_id, row.vendor_id, row.kind, row.number, row.channel,
-                          row.format or "line", row.target, status, row.attempts,
-                          error=row.error or f"task crashed: {exc}",
-                          next_attempt_at=row.next_attempt_at))
-    return tally
+        tally = Tally()
+        for outcome in dispatcher.recorded_outcomes([i for _, ids in orders for i in ids],
+                                                    reason=f"task crashed: {result}"):
+            tally.add(outcome)
+        return tally

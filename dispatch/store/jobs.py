@@ -173,6 +173,14 @@ def list_deliveries(conn: Connection, *, status: str | None = None,
     return list(conn.execute(stmt.order_by(DELIVERIES.c.id).limit(limit)))
 
 
+def orders_of_jobs(conn: Connection, *, job_ids: list[int]) -> dict[int, str]:
+    """job id -> order id, in one query."""
+    if not job_ids:
+        return {}
+    return {int(i): o for i, o in conn.execute(
+        select(JOBS.c.id, JOBS.c.order_id).where(JOBS.c.id.in_(job_ids)))}
+
+
 def deliveries_of_jobs(conn: Connection, *, job_ids: list[int]) -> list[Any]:
     """Every delivery of these jobs (a batch's record for its artifact), in id order."""
     if not job_ids:

@@ -182,3 +182,20 @@ def test_run_pending_hands_outcomes_over_without_keeping_them(env: Env) -> None:
     assert tally.counts == {"Delivered": 12} and tally.failed == []
     for order_id in ids:
         assert {r["Status"] for r in env.api.order(order_id)["Deliveries"]} == {"Delivered"}
+
+
+def test_recorded_outcomes_rebuild_a_lost_tasks_sends_from_the_database(env: Env) -> None:
+    from dispatch.store import jobs as job_store
+    from dispatch.store.engine import reading
+
+    sent = env.order(all_channels_order())
+    asyncio.run(env.dispatcher().run_pending())
+    waiting = env.order(all_channels_order())  # claimed by nobody yet: still Pending
+    with reading(env.engine) as conn:
+        by_order = {r.order_id: r.job_id for r in job_store.list_deliveries(conn)}
+    outcomes = env.dispatcher().recorded_outcomes([by_order[sent], by_order[waiting]],
+                                                  reason="task crashed: boom")
+    assert len(outcomes) == 12  # one per delivery row of both orders
+    assert {o.status for o in outcomes if o.order_id == sent} == {"Delivered"}
+    lost = [o for o in outcomes if o.order_id == waiting]
+    assert {(o.status, o.error) for o in lost} == {("Failed", "task crashed: boom")}
