@@ -37,8 +37,8 @@ into executing the request, waiting for the first send to start (flow run start-
 sending. Afterwards every order's detail is read through ``/ERP/PurchaseOrder/Get``.
 
 Latency (server mode): ``scripts/server_mode.py``'s ServerMode (``prefect server start``,
-``prefect deploy --all`` from prefect.yaml, ``prefect worker start --pool dispatch --limit 4``
-with ``PREFECT_WORKER_QUERY_SECONDS=1``, ``dispatch serve --no-dispatch``, stand-in vendors),
+``prefect deploy --all`` from prefect.yaml, ``dispatch worker --pool dispatch --limit 4``
+(polling every 1 s, engine fork server), ``dispatch serve --no-dispatch``, stand-in vendors),
 the same order created one at a time after a warm-up order: the Create POST -> the order's
 last ``DeliveredAt``, split into POST -> flow run created (event + automation), -> Running
 (worker poll, process start, imports), -> last delivery.
@@ -718,7 +718,7 @@ def latency_embedded(args: argparse.Namespace, db_kind: str) -> dict[str, Any]:
 
 def latency_server(args: argparse.Namespace) -> dict[str, Any]:
     """Server mode as the README sets it up (``scripts/server_mode.py``: Prefect server,
-    ``prefect deploy --all``, a process worker, ``dispatch serve --no-dispatch``), orders
+    ``prefect deploy --all``, ``dispatch worker``, ``dispatch serve --no-dispatch``), orders
     created one at a time: Create POST -> the order's last DeliveredAt."""
     sys.path.insert(0, str(ROOT / "scripts"))
     from server_mode import ServerMode, workdir
