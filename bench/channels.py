@@ -41,7 +41,7 @@ from dispatch.channels.base import connect_tcp  # noqa: E402
 from dispatch.channels.ftp import ReusingFTP_TLS  # noqa: E402
 from dispatch.channels.sftp import parse_host_key  # noqa: E402
 from dispatch.channels.smtp import build_message  # noqa: E402
-from dispatch.channels.standins import (  # noqa: E402
+from dispatch.demo.vendors import (  # noqa: E402
     make_test_certificates,
     start_b2b_standin,
     start_ftp_standin,
@@ -51,7 +51,7 @@ from dispatch.channels.standins import (  # noqa: E402
     vsftpd_usable,
 )
 from dispatch.documents.base import Document  # noqa: E402
-from dispatch.refdata import VendorEmail  # noqa: E402
+from dispatch.reference_data import VendorEmail  # noqa: E402
 from dispatch.settings import DispatchSettings  # noqa: E402
 
 XML = ("<?xml version='1.0'?><PurchaseOrder id='PO{n}'>"

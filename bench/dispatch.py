@@ -12,7 +12,7 @@ receiver), all running in this (parent) process.
 
 Per measurement: a fresh database (SQLite file or a new PostgreSQL database), a fresh
 stand-in world, the sample reference data pointed at it, N Active orders created through
-the request queue (``dispatch.requests.accept`` + ``RequestExecutor.run_pending()``: the
+the request queue (``dispatch.erp.queue.accept`` + ``RequestExecutor.run_pending()``: the
 business path the API's POST + executor take, without HTTP). Then a *child process* that
 does only the dispatching:
 
@@ -229,7 +229,7 @@ class Database:
 
 class Setup:
     def __init__(self, n: int, db_kind: str) -> None:
-        from dispatch.standin_world import StandinWorld
+        from dispatch.demo.world import StandinWorld
 
         self.n = n
         self.workdir = Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
@@ -251,7 +251,7 @@ class Setup:
     def load_reference_data(self) -> Any:
         from dispatch.documents import check_template
         from dispatch.store.engine import make_engine
-        from dispatch.store.refdata import upsert_reference_data
+        from dispatch.store.reference import upsert_reference_data
 
         engine = make_engine(self.db.url)
         upsert_reference_data(engine, self.world.reference_data(), source="bench",
@@ -260,9 +260,9 @@ class Setup:
 
     def create_orders(self) -> None:
         """N Create(Active) requests accepted, then executed by the request executor."""
-        from dispatch import requests as erp_requests
-        from dispatch.executor import RequestExecutor
-        from dispatch.schemas import CreateRequest
+        from dispatch.erp import queue as erp_requests
+        from dispatch.erp.executor import RequestExecutor
+        from dispatch.erp.schemas import CreateRequest
 
         engine = self.load_reference_data()
         start = time.perf_counter()
@@ -448,8 +448,8 @@ async def child_main(config: dict[str, Any]) -> None:
     from sqlalchemy import text
 
     from dispatch.channels import ChannelSet
-    from dispatch.dispatching import Dispatcher
-    from dispatch.outcomes import Tally
+    from dispatch.dispatching.core import Dispatcher
+    from dispatch.dispatching.outcomes import Tally
     from dispatch.settings import load_settings
     from dispatch.store.engine import make_engine
 
@@ -463,7 +463,7 @@ async def child_main(config: dict[str, Any]) -> None:
         start = time.perf_counter()
         from prefect import flow, task
 
-        from dispatch import runtime
+        from dispatch.orchestration import runtime
         from flows.dispatch_pending import dispatch_pending
 
         runtime.install(runtime.Runtime(settings, engine))

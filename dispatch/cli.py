@@ -44,9 +44,9 @@ def _safe_url(url: str) -> str:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from dispatch.refdata import read_reference_file
+    from dispatch.reference_data import read_reference_file
     from dispatch.store.engine import make_engine
-    from dispatch.store.refdata import upsert_reference_data
+    from dispatch.store.reference import upsert_reference_data
 
     settings = _settings()
     data = read_reference_file(Path(args.file))
@@ -74,7 +74,7 @@ def _engine(settings):  # type: ignore[no-untyped-def]
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from dispatch.previews import render_preview
+    from dispatch.dispatching.preview import render_preview
 
     settings = _settings()
     document = render_preview(_engine(settings), settings, order_id=args.order_id,
@@ -88,9 +88,9 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_dispatch_pending(args: argparse.Namespace) -> int:
     import asyncio
 
-    from dispatch import runtime
-    from dispatch.embedded import quiet_prefect_defaults
-    from dispatch.reporting import delivery_row, format_table
+    from dispatch.dispatching.reporting import delivery_row, format_table
+    from dispatch.orchestration import runtime
+    from dispatch.orchestration.embedded import quiet_prefect_defaults
 
     settings = _settings()
     quiet_prefect_defaults()
@@ -131,7 +131,7 @@ DELIVERY_COLUMNS = ("order", "dispatch", "channel", "format", "target", "status"
 def cmd_deliveries(args: argparse.Namespace) -> int:
     import json
 
-    from dispatch.reporting import delivery_row, format_table
+    from dispatch.dispatching.reporting import delivery_row, format_table
     from dispatch.store import jobs as job_store
     from dispatch.store.engine import reading
 
@@ -151,7 +151,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from dispatch.worker import run_worker
+    from dispatch.orchestration.worker import run_worker
 
     extra = args.prefect_args[1:] if args.prefect_args[:1] == ["--"] else args.prefect_args
     return run_worker(pool=args.pool, limit=args.limit or None,
@@ -178,7 +178,7 @@ def cmd_resend(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from dispatch.demo import run_demo
+    from dispatch.demo.run import run_demo
 
     return run_demo(Path(args.output), port=args.port, keep_serving=args.serve)
 

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from dispatch import runtime
 from dispatch.api.app import create_app
-from dispatch.embedded import EmbeddedDispatcher, EventAnnouncer
-from dispatch.executor import RequestExecutor
+from dispatch.erp.executor import RequestExecutor
+from dispatch.orchestration import runtime
+from dispatch.orchestration.embedded import EmbeddedDispatcher, EventAnnouncer
 from dispatch.settings import DispatchSettings
 from dispatch.store.engine import make_engine
 

@@ -17,12 +17,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.runtime import flow_run
 
-from dispatch import runtime
 from dispatch.channels import ChannelSet
-from dispatch.dispatching import Dispatcher
+from dispatch.dispatching.core import Dispatcher
+from dispatch.dispatching.outcomes import Outcome
+from dispatch.dispatching.reporting import artifact_key, outcome_rows
 from dispatch.errors import DeliveryError
-from dispatch.outcomes import Outcome
-from dispatch.reporting import artifact_key, outcome_rows
+from dispatch.orchestration import runtime
 
 EVENT_KINDS = {"purchase-order.activated": "purchase", "purchase-order.changed": "change",
                "purchase-order.cancelled": "cancellation"}

@@ -26,12 +26,12 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed
 
-from dispatch import runtime
 from dispatch.channels import ChannelSet
-from dispatch.dispatching import Dispatcher
+from dispatch.dispatching.core import Dispatcher
+from dispatch.dispatching.outcomes import Tally, order_summary
+from dispatch.dispatching.reporting import artifact_key, delivery_row, outcome_rows
 from dispatch.errors import DeliveryError
-from dispatch.outcomes import Tally, order_summary
-from dispatch.reporting import artifact_key, delivery_row, outcome_rows
+from dispatch.orchestration import runtime
 
 ARTIFACT_COLUMNS = ("order", "vendor", "dispatch", "channel", "format", "target", "status",
                     "attempts", "error", "sha256", "remote")

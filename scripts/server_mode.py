@@ -271,9 +271,9 @@ class ServerMode:
             logs / "cli.log")
         self.timings["deploy"] = time.monotonic() - t
 
-        from dispatch.standin_world import StandinWorld
+        from dispatch.demo.world import StandinWorld
         from dispatch.store.engine import make_engine
-        from dispatch.store.refdata import upsert_reference_data
+        from dispatch.store.reference import upsert_reference_data
 
         self.say("- stand-in vendors on 127.0.0.1 (SMTP, SFTP, B2B) and sample reference data")
         self.world = StandinWorld(self.root / "vendors")
@@ -380,7 +380,7 @@ class ServerMode:
 
     # -- use ------------------------------------------------------------------------
     def client(self) -> Any:
-        from dispatch.demo import Client
+        from dispatch.demo.run import Client
 
         return Client(self.api, API_KEY)
 

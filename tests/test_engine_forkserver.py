@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from dispatch.engine_forkserver import ENV_SOCKET
-from dispatch.worker import start_fork_server, worker_environment
+from dispatch.orchestration.forkserver import ENV_SOCKET
+from dispatch.orchestration.worker import start_fork_server, worker_environment
 
-LAUNCHER = [sys.executable, "-m", "dispatch.engine_forkserver"]
+LAUNCHER = [sys.executable, "-m", "dispatch.orchestration.forkserver"]
 
 
 @pytest.fixture(scope="module")
@@ -189,10 +189,10 @@ def test_a_stale_server_is_not_used_and_says_to_restart_the_worker(tmp_path: Pat
 
 
 def test_stale_notices_a_changed_source_file(tmp_path: Path) -> None:
-    from dispatch.engine_forkserver import project_sources, stale
+    from dispatch.orchestration.forkserver import project_sources, stale
 
     stamps = project_sources()
-    assert any(f.endswith("dispatch/engine_forkserver.py") for f in stamps)
+    assert any(f.endswith("dispatch/orchestration/forkserver.py") for f in stamps)
     assert stale(stamps) is None
     source = tmp_path / "module.py"
     source.write_text("x = 1\n")

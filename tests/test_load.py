@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from dispatch import models
 from dispatch.errors import ReferenceDataError
-from dispatch.refdata import parse_reference_text, read_reference_file
+from dispatch.reference_data import parse_reference_text, read_reference_file
 from dispatch.store.engine import make_engine, reading
-from dispatch.store.refdata import load_snapshot, upsert_reference_data
+from dispatch.store.reference import load_snapshot, upsert_reference_data
 from tests.conftest import ROOT, SAMPLE, TEMPLATES_DIR
 
 

@@ -15,10 +15,10 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatch.api.auth import ApiKeyMiddleware
-from dispatch.api.errors import describe
+from dispatch.api.error_answers import describe
 from dispatch.api.purchase_orders import router as purchase_orders
-from dispatch.executor import RequestExecutor
-from dispatch.schemas import REQUEST_MODELS
+from dispatch.erp.executor import RequestExecutor
+from dispatch.erp.schemas import REQUEST_MODELS
 from dispatch.settings import DispatchSettings
 
 

@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from dispatch import requests as erp_requests
-from dispatch.api.errors import error_response, shape_error_response
-from dispatch.schemas import (
+from dispatch.api.error_answers import error_response, shape_error_response
+from dispatch.erp import queue as erp_requests
+from dispatch.erp.schemas import (
     REQUEST_MODELS,
     OrderDetail,
     RequestAccepted,
@@ -20,8 +20,8 @@ from dispatch.schemas import (
     ShapeError,
     no_nul,
 )
+from dispatch.store import erp_requests as request_store
 from dispatch.store import orders as order_store
-from dispatch.store import requests as request_store
 from dispatch.store.engine import reading
 
 router = APIRouter(prefix="/ERP/PurchaseOrder", tags=["PurchaseOrder"])

@@ -34,7 +34,7 @@ from dispatch.channels.base import (
 )
 from dispatch.documents.base import Document
 from dispatch.errors import DeliveryError
-from dispatch.refdata import LocationEntry, VendorB2B
+from dispatch.reference_data import LocationEntry, VendorB2B
 
 SUBMIT_PATH = "/api/external/purchaseorders/submit"
 MEDIA_TYPE = "application/json"

@@ -36,7 +36,7 @@ from dispatch.channels.base import (
 )
 from dispatch.documents.base import Document
 from dispatch.errors import DeliveryError
-from dispatch.refdata import VendorFtp
+from dispatch.reference_data import VendorFtp
 
 BLOCK_SIZE = 64 * 1024
 

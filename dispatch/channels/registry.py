@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from dispatch.channels.base import Channel, SecretResolver
-from dispatch.refdata import VendorB2B, VendorEmail, VendorFtp
+from dispatch.reference_data import VendorB2B, VendorEmail, VendorFtp
 from dispatch.settings import DispatchSettings
 
 CHANNELS: dict[str, str] = {

@@ -41,7 +41,7 @@ from dispatch.channels.base import (
 )
 from dispatch.documents.base import Document
 from dispatch.errors import DeliveryError
-from dispatch.refdata import VendorFtp
+from dispatch.reference_data import VendorFtp
 
 SocketFactory = Callable[[str, int, float], socket.socket]
 

@@ -38,7 +38,7 @@ from dispatch.channels.base import (
 )
 from dispatch.documents.base import Document
 from dispatch.errors import DeliveryError
-from dispatch.refdata import VendorEmail
+from dispatch.reference_data import VendorEmail
 from dispatch.settings import DispatchSettings
 
 SmtpFactory = Callable[..., aiosmtplib.SMTP]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from dispatch.erp.schemas import CreateRequest, SendOptionsIn
 from dispatch.rules import status as st
 from dispatch.rules.types import DispatchPlan, Outcome, RefSnapshot, TransactionPlan
-from dispatch.schemas import CreateRequest, SendOptionsIn
 
 FORMAT_FLAGS = (("IsXml", "XML"), ("IsPdf", "PDF"), ("IsExcel", "Excel"))
 # channel -> (options key, PDF template field, Excel template field)

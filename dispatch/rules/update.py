@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dispatch.erp.schemas import QuantityItem, UpdateOrderRequest, UpdateQuantityRequest
 from dispatch.rules import status as st
 from dispatch.rules.types import (
     DispatchPlan,
@@ -13,7 +14,6 @@ from dispatch.rules.types import (
     RefSnapshot,
     TransactionPlan,
 )
-from dispatch.schemas import QuantityItem, UpdateOrderRequest, UpdateQuantityRequest
 
 # request field -> LineState attribute / column name
 QUANTITY_COLUMNS = {

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, and_, case, exists, func, or_, select, update
 from dispatch import models
 from dispatch.rules.types import DispatchPlan, LineState
 from dispatch.store.orders import LINES, ORDERS, add_dispatch
-from dispatch.store.refdata import read_snapshot
+from dispatch.store.reference import read_snapshot
 
 JOBS = models.table_of(models.DispatchJob)
 DELIVERIES = models.table_of(models.Delivery)

@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dispatch.api.app import create_app
-from dispatch.executor import RequestExecutor
-from dispatch.refdata import read_reference_file
+from dispatch.erp.executor import RequestExecutor
+from dispatch.reference_data import read_reference_file
 from dispatch.store.engine import make_engine
-from dispatch.store.refdata import upsert_reference_data
+from dispatch.store.reference import upsert_reference_data
 from tests.conftest import API_KEY, SAMPLE, TEMPLATES_DIR, make_settings
 
 

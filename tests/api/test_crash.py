@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from dispatch.executor import PG_LOCK_KEY
+from dispatch.erp.executor import PG_LOCK_KEY
 from dispatch.store.engine import make_engine
 from tests.api.conftest import order_body
 from tests.conftest import API_KEY, ROOT, SAMPLE, TEMPLATES_DIR

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dispatch.store.engine import reading
-from dispatch.store.requests import count_by_status
+from dispatch.store.erp_requests import count_by_status
 from tests.api.conftest import Api, order_body
 
 ENDPOINTS = [("post", "Create"), ("post", "UpdateQuantity"), ("post", "UpdateOrder"),

@@ -1,4 +1,4 @@
-"""Loopback servers for the channel tests (started from dispatch.channels.standins).
+"""Loopback servers for the channel tests (started from dispatch.demo.vendors).
 
 Session-scoped servers are shared; each test uses its own file names, keys and message ids.
 Fault-injecting servers (asyncssh, the ``*_faulty`` fixtures) are per test.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from channel_support import B2B_KEY, FTP_PASSWORD, SFTP_PASSWORD, SMTP_PASSWORD, SMTP_USER
 
-from dispatch.channels.standins import (
+from dispatch.demo.vendors import (
     B2BStandin,
     FtpStandin,
     SftpStandin,

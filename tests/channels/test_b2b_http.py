@@ -19,10 +19,10 @@ from dispatch.channels.b2b_http import (
     location_address,
     submit_document,
 )
-from dispatch.channels.standins import B2BStandin
+from dispatch.demo.vendors import B2BStandin
 from dispatch.documents.base import Document
 from dispatch.errors import DeliveryError
-from dispatch.refdata import LocationEntry, VendorB2B
+from dispatch.reference_data import LocationEntry, VendorB2B
 
 NOW = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 LOCATION = {"locationName": "Plant 7", "addressLine1": "1 Main St", "addressLine2": None,

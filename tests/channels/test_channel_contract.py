@@ -23,7 +23,7 @@ from dispatch.channels import (
 )
 from dispatch.channels.b2b_http import B2BLine, submit_document
 from dispatch.documents.base import Document
-from dispatch.refdata import VendorEmail
+from dispatch.reference_data import VendorEmail
 from dispatch.settings import DispatchSettings
 
 _refs = iter(range(1, 10_000))

@@ -15,7 +15,7 @@ from dispatch.channels import Envelope, open_channel
 from dispatch.channels.b2b_http import B2BLine, submit_document
 from dispatch.documents.base import Document
 from dispatch.errors import DeliveryError
-from dispatch.refdata import VendorEmail
+from dispatch.reference_data import VendorEmail
 from dispatch.settings import DispatchSettings
 
 WRONG = "wrong-Secret-Vx19"

@@ -13,10 +13,10 @@ from channel_support import FTP_PASSWORD, run, secrets
 
 from dispatch.channels import Envelope, Evidence
 from dispatch.channels.ftp import FtpChannel, default_ftp
-from dispatch.channels.standins import FtpStandin, TestCertificates, VsftpdStandin
+from dispatch.demo.vendors import FtpStandin, TestCertificates, VsftpdStandin
 from dispatch.documents.base import Document
 from dispatch.errors import DeliveryError
-from dispatch.refdata import VendorFtp
+from dispatch.reference_data import VendorFtp
 
 Docs = Callable[..., Document]
 Server = FtpStandin | VsftpdStandin

@@ -13,11 +13,11 @@ from channel_support import SFTP_PASSWORD, run, secrets
 from dispatch.channels import Envelope, Evidence
 from dispatch.channels.base import connect_tcp
 from dispatch.channels.sftp import SftpChannel
-from dispatch.channels.standins import SftpStandin, make_ssh_key, start_sftp_standin
-from dispatch.channels.standins.sftp import sshd_usable
+from dispatch.demo.vendors import SftpStandin, make_ssh_key, start_sftp_standin
+from dispatch.demo.vendors.sftp import sshd_usable
 from dispatch.documents.base import Document
 from dispatch.errors import DeliveryError
-from dispatch.refdata import VendorFtp
+from dispatch.reference_data import VendorFtp
 
 Docs = Callable[..., Document]
 

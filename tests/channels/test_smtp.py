@@ -13,10 +13,10 @@ from channel_support import SMTP_PASSWORD, run
 
 from dispatch.channels import Envelope, Evidence
 from dispatch.channels.smtp import SmtpChannel, make_message_id, subject_for
-from dispatch.channels.standins import SmtpStandin, TestCertificates
+from dispatch.demo.vendors import SmtpStandin, TestCertificates
 from dispatch.documents.base import Document
 from dispatch.errors import DeliveryError
-from dispatch.refdata import VendorEmail
+from dispatch.reference_data import VendorEmail
 from dispatch.settings import DispatchSettings
 
 Docs = Callable[..., Document]

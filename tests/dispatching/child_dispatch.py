@@ -2,7 +2,7 @@
 
     python -m tests.dispatching.child_dispatch '<json config>'
 
-It builds a plain :class:`~dispatch.dispatching.Dispatcher` against the parent's database and
+It builds a plain :class:`~dispatch.dispatching.core.Dispatcher` against the parent's database and
 stand-in vendors and runs ``run_pending`` — what ``dispatch-pending`` does, without Prefect.
 Config keys: ``database_url``, ``templates_dir``, ``settings`` (extra DispatchSettings
 fields: the SMTP relay, retry delays), ``worker``, ``lease_seconds``, ``limit``,
@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import text
 
 from dispatch.channels import ChannelSet, Envelope, Evidence, channel_key
-from dispatch.dispatching import Dispatcher
+from dispatch.dispatching.core import Dispatcher
 from dispatch.documents.base import Document
 from dispatch.settings import DispatchSettings
 from dispatch.store import jobs as job_store

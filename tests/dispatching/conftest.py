@@ -11,12 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dispatch.api.app import create_app
-from dispatch.dispatching import Dispatcher
-from dispatch.executor import RequestExecutor
+from dispatch.demo.world import StandinWorld
+from dispatch.dispatching.core import Dispatcher
+from dispatch.erp.executor import RequestExecutor
 from dispatch.settings import DispatchSettings
-from dispatch.standin_world import StandinWorld
 from dispatch.store.engine import make_engine
-from dispatch.store.refdata import upsert_reference_data
+from dispatch.store.reference import upsert_reference_data
 from tests.api.conftest import Api
 from tests.conftest import API_KEY, TEMPLATES_DIR
 

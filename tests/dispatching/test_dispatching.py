@@ -151,8 +151,8 @@ def test_a_send_that_never_records_is_not_repeated_past_the_attempt_limit(env: E
 
 
 def test_b2b_retry_sends_the_first_body_even_if_reference_data_changed(env: Env) -> None:
-    from dispatch.refdata import parse_reference_text
-    from dispatch.store.refdata import upsert_reference_data
+    from dispatch.reference_data import parse_reference_text
+    from dispatch.store.reference import upsert_reference_data
 
     env.order(all_channels_order(SendOptions={"Channel": {"IsB2B": True}},
                                  PurchaseOrderItems=[{"ItemId": "DRILL-5", "TotalQuantity": 1}]))
@@ -173,7 +173,7 @@ def test_b2b_retry_sends_the_first_body_even_if_reference_data_changed(env: Env)
 
 
 def test_run_pending_hands_outcomes_over_without_keeping_them(env: Env) -> None:
-    from dispatch.outcomes import Tally
+    from dispatch.dispatching.outcomes import Tally
 
     ids = [env.order(all_channels_order()) for _ in range(3)]
     tally = Tally()

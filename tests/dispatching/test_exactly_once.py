@@ -35,7 +35,7 @@ import pytest
 from sqlalchemy import select
 
 from dispatch.channels import ChannelSet
-from dispatch.dispatching import Outcome
+from dispatch.dispatching.core import Outcome
 from dispatch.models import utcnow
 from dispatch.store import jobs as job_store
 from dispatch.store.engine import reading

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from dispatch.outcomes import Outcome, Tally, order_summary
+from dispatch.dispatching.outcomes import Outcome, Tally, order_summary
 
 
 def outcome(order: str, status: str = "Delivered", channel: str = "Email",

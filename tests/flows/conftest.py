@@ -13,7 +13,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
-from dispatch import runtime  # noqa: E402
+from dispatch.orchestration import runtime  # noqa: E402
 from tests.dispatching.conftest import Env, env, world  # noqa: E402,F401 - fixtures
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
+from dispatch.erp.schemas import UpdateOrderRequest, UpdateQuantityRequest
 from dispatch.rules import status as st
 from dispatch.rules.create import initial_effects
 from dispatch.rules.ledger import ledger_violations
@@ -18,7 +19,6 @@ from dispatch.rules.types import (
     VendorRef,
 )
 from dispatch.rules.update import QUANTITY_COLUMNS, update_order, update_quantity
-from dispatch.schemas import UpdateOrderRequest, UpdateQuantityRequest
 
 COLUMN_TO_ATTR = {column: attr for attr, column in QUANTITY_COLUMNS.values()}
 

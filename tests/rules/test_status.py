@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from dispatch.erp.schemas import UpdateOrderRequest, UpdateQuantityRequest
 from dispatch.rules import status as st
 from dispatch.rules.types import LineState, OrderState, RefSnapshot, VendorRef
 from dispatch.rules.update import update_order, update_quantity
-from dispatch.schemas import UpdateOrderRequest, UpdateQuantityRequest
 
 # Seed 004, written out independently of the implementation's tables.
 SEED_TRANSITIONS = {

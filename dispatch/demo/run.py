@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from dispatch.reporting import format_table
+from dispatch.dispatching.reporting import format_table
 
 ORDERS: list[tuple[str, dict[str, Any]]] = [
     ("all channels (email PDF+Excel+XML, SFTP XML, B2B)", {
@@ -99,13 +99,13 @@ def run_demo(output: Path, *, port: int = 0, keep_serving: bool = False) -> int:
         # The demo prints its own progress; every run's logs are in the Prefect UI.
         "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
     })
-    from dispatch.embedded import quiet_prefect_defaults
+    from dispatch.orchestration.embedded import quiet_prefect_defaults
 
     quiet_prefect_defaults()
     os.environ.pop("PREFECT_API_URL", None)
     # Expected faults (the demo's 503) are shown in the final table, not as log noise.
     logging.getLogger("dispatch").setLevel(logging.ERROR)
-    from dispatch.standin_world import StandinWorld
+    from dispatch.demo.world import StandinWorld
 
     say(f"dispatch demo: output in {output}")
     say("- starting stand-in vendors on 127.0.0.1 (SMTP relay, SFTP server, B2B receiver)")
@@ -121,7 +121,7 @@ def _run(output: Path, world: Any, *, port: int, keep_serving: bool) -> int:
     from dispatch.service import build_service
     from dispatch.settings import load_settings
     from dispatch.store.engine import make_engine
-    from dispatch.store.refdata import upsert_reference_data
+    from dispatch.store.reference import upsert_reference_data
 
     key = secrets.token_urlsafe(16)
     settings = load_settings(database_url=f"sqlite:///{output / 'dispatch.db'}",

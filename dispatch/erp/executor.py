@@ -22,13 +22,13 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from dispatch import requests as erp_requests
+from dispatch.erp import queue as erp_requests
 from dispatch.models import utcnow
-from dispatch.store import requests as request_store
+from dispatch.store import erp_requests as request_store
 from dispatch.store.engine import is_sqlite, transaction
-from dispatch.store.refdata import SnapshotCache
+from dispatch.store.reference import SnapshotCache
 
-log = logging.getLogger("dispatch.executor")
+log = logging.getLogger("dispatch.erp.executor")
 
 PG_LOCK_KEY = 74202
 JobsCallback = Callable[[list[tuple[str, int, str]]], None]

@@ -20,7 +20,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from dispatch.refdata import VendorB2B
+from dispatch.reference_data import VendorB2B
 
 SUBMIT_PATH = "/api/external/purchaseorders/submit"
 _ADDRESS = {

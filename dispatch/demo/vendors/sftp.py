@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from dispatch.channels.standins.inetd import InetdListener
-from dispatch.channels.standins.keys import SshKey, make_ssh_key
-from dispatch.refdata import VendorFtp
+from dispatch.demo.vendors.inetd import InetdListener
+from dispatch.demo.vendors.keys import SshKey, make_ssh_key
+from dispatch.reference_data import VendorFtp
 
 SSHD = "/usr/sbin/sshd"
 Prefer = Literal["auto", "sshd", "asyncssh"]

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select
 
+from dispatch.dispatching.loading import document_context
 from dispatch.documents import render_document
 from dispatch.documents.base import Document
 from dispatch.errors import DispatchError, NotFoundError
 from dispatch.models import utcnow
 from dispatch.settings import DispatchSettings
-from dispatch.store.context import document_context
 from dispatch.store.engine import reading
 from dispatch.store.jobs import JOBS
 from dispatch.store.orders import ORDERS
-from dispatch.store.refdata import template_file_of
+from dispatch.store.reference import template_file_of
 
 # SendOptions keys naming a template, per format
 TEMPLATE_KEYS = {"PDF": (("Email", "PdfTemplate"), ("FTP", "PdfTemplateName")),

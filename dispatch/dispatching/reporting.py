@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from dispatch.outcomes import Outcome
+from dispatch.dispatching.outcomes import Outcome
 
 
 def _remote(evidence: dict[str, Any] | None) -> str:

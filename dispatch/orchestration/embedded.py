@@ -20,12 +20,12 @@ import os
 import threading
 from collections.abc import Iterable, MutableMapping
 
-from dispatch import runtime as runtime_mod
 from dispatch.models import utcnow
+from dispatch.orchestration import runtime as runtime_mod
 from dispatch.store import jobs as job_store
 from dispatch.store.engine import reading
 
-log = logging.getLogger("dispatch.embedded")
+log = logging.getLogger("dispatch.orchestration.embedded")
 
 EVENTS = {"purchase": "purchase-order.activated", "change": "purchase-order.changed",
           "cancellation": "purchase-order.cancelled"}

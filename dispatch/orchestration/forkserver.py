@@ -7,7 +7,7 @@ delivery, and most of the worker's CPU (bench/RESULTS.md, "Dispatch").
 
 ``dispatch worker`` starts this fork server beside ``prefect worker start``: it imports all
 of that once and renders a sample of every template (warming every cache). The
-deployments' command, ``python -m dispatch.engine_forkserver``, is then a small launcher:
+deployments' command, ``python -m dispatch.orchestration.forkserver``, is then a small launcher:
 it hands its environment, working directory and standard streams (``SCM_RIGHTS``) to the
 server over a Unix socket, the server forks, and the child runs ``prefect.engine`` exactly
 as ``python -m prefect.engine`` would, with the flow run's environment. The launcher stays

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from dispatch.channels.standins.tls import TestCertificates
+from dispatch.demo.vendors.tls import TestCertificates
 
 Security = Literal["none", "starttls", "tls"]
 

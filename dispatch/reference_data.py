@@ -1,6 +1,6 @@
 """The reference-data file (SPEC 2): its shape, and validation that names entry and field.
 
-Pure: parsing and checking only. Writing is ``dispatch.store.refdata.upsert_reference_data``.
+Pure: parsing and checking only. Writing is ``dispatch.store.reference.upsert_reference_data``.
 Channels take the vendor target models defined here (``VendorEmail``, ``VendorFtp``,
 ``VendorB2B``), never the raw JSON.
 """

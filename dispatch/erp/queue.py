@@ -14,17 +14,17 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from dispatch.rules import create as create_rules
-from dispatch.rules import status as st
-from dispatch.rules import update as update_rules
-from dispatch.rules.types import LineState, Outcome, RefSnapshot
-from dispatch.schemas import (
+from dispatch.erp.schemas import (
     CreateRequest,
     UpdateOrderRequest,
     UpdateQuantityRequest,
 )
+from dispatch.rules import create as create_rules
+from dispatch.rules import status as st
+from dispatch.rules import update as update_rules
+from dispatch.rules.types import LineState, Outcome, RefSnapshot
+from dispatch.store import erp_requests as request_store
 from dispatch.store import orders as order_store
-from dispatch.store import requests as request_store
 
 
 @dataclass

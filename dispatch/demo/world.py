@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from dispatch.channels.standins import start_b2b_standin, start_sftp_standin, start_smtp_standin
-from dispatch.refdata import ReferenceData, parse_reference_text
+from dispatch.demo.vendors import start_b2b_standin, start_sftp_standin, start_smtp_standin
+from dispatch.reference_data import ReferenceData, parse_reference_text
 from dispatch.settings import DEFAULT_TEMPLATES_DIR
 
 SAMPLE_FILE = DEFAULT_TEMPLATES_DIR / "sample-refdata.yaml"

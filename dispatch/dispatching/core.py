@@ -27,21 +27,21 @@ from sqlalchemy import Engine
 
 from dispatch.channels import ChannelSet, Envelope
 from dispatch.channels.b2b_http import B2BLine, customer_reference, delivery_window, submit_document
+from dispatch.dispatching.loading import atelier_codes, document_context, ship_to_address
+from dispatch.dispatching.outcomes import Outcome
 from dispatch.documents.base import Document
 from dispatch.documents.context import DocumentContext
 from dispatch.errors import DeliveryError, DispatchError
 from dispatch.models import utcnow
-from dispatch.outcomes import Outcome
-from dispatch.refdata import VendorB2B, VendorEmail, VendorFtp
+from dispatch.reference_data import VendorB2B, VendorEmail, VendorFtp
 from dispatch.rules.retry import max_attempts, next_attempt_at
 from dispatch.settings import DispatchSettings
 from dispatch.store import jobs as job_store
-from dispatch.store.context import atelier_codes, document_context, ship_to_address
 from dispatch.store.engine import reading, transaction
 from dispatch.store.orders import LINES, ORDERS
-from dispatch.store.refdata import VENDORS, template_file_of
+from dispatch.store.reference import VENDORS, template_file_of
 
-log = logging.getLogger("dispatch.dispatching")
+log = logging.getLogger("dispatch.dispatching.core")
 
 
 def worker_name() -> str:

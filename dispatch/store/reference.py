@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from dispatch import models
 from dispatch.errors import ReferenceDataError, TemplateError
-from dispatch.refdata import ReferenceData, check_duplicates
+from dispatch.reference_data import ReferenceData, check_duplicates
 from dispatch.rules.types import ItemRef, ItemVendorRef, RefSnapshot, VendorRef
 from dispatch.store.engine import reading, transaction
 

@@ -7,8 +7,9 @@ supervision are Prefect's own), started with:
   runs with dispatch installed;
 - ``PREFECT_WORKER_QUERY_SECONDS`` 1 unless set (Prefect's default, 10 s, is 5 s of latency on
   average per order);
-- the engine fork server (``dispatch.engine_forkserver``) beside it, so a flow run starts in a
-  warm process instead of importing everything anew (``--no-fork-server`` to do without).
+- the engine fork server (``dispatch.orchestration.forkserver``) beside it, so a flow run
+  starts in a warm process instead of importing everything anew (``--no-fork-server`` to do
+  without).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from dispatch.embedded import quiet_prefect_defaults
-from dispatch.engine_forkserver import ENV_SOCKET
 from dispatch.errors import DispatchError
+from dispatch.orchestration.embedded import quiet_prefect_defaults
+from dispatch.orchestration.forkserver import ENV_SOCKET
 
 READY_TIMEOUT = 120.0
 
@@ -47,8 +48,8 @@ def start_fork_server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str
     folder = tempfile.mkdtemp(prefix="dispatch-forkserver-")  # mode 0700: ours alone
     path = os.path.join(folder, "engine.sock")
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "dispatch.engine_forkserver", "serve", path],
-                            env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "dispatch.orchestration.forkserver", "serve",
+                             path], env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     assert proc.stdout is not None
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ)

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatch.channels.standins.inetd import InetdListener
-from dispatch.channels.standins.tls import TestCertificates
-from dispatch.refdata import VendorFtp
+from dispatch.demo.vendors.inetd import InetdListener
+from dispatch.demo.vendors.tls import TestCertificates
+from dispatch.reference_data import VendorFtp
 
 VSFTPD = "/usr/sbin/vsftpd"
 
