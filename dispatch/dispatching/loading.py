@@ -10,15 +10,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from dispatch import models
 from dispatch.documents.context import Dispatch, DocumentContext, Line, Location, Order, Party
 from dispatch.errors import NotFoundError
 from dispatch.store.orders import LINES, ORDERS
-
-ITEMS = models.table_of(models.Item)
-ITEM_VENDORS = models.table_of(models.ItemVendor)
-VENDORS = models.table_of(models.Vendor)
-LOCATIONS = models.table_of(models.Location)
+from dispatch.store.tables import ITEM_VENDORS, ITEMS, LOCATIONS, VENDORS
 
 
 def document_context(conn: Connection, *, order_id: str, kind: str, number: int,

@@ -10,11 +10,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
-from dispatch import models
 from dispatch.models import utcnow
 from dispatch.store.engine import reading, transaction
-
-REQUESTS = models.table_of(models.ErpRequest)
+from dispatch.store.tables import REQUESTS
 
 # Hot statements are built once: building them per call was half the executor's CPU
 # (bench/RESULTS.md, API section).

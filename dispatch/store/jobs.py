@@ -16,13 +16,11 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, exists, func, or_, select, update
 
-from dispatch import models
 from dispatch.rules.types import DispatchPlan, LineState
 from dispatch.store.orders import LINES, ORDERS, add_dispatch
 from dispatch.store.reference import read_snapshot
+from dispatch.store.tables import DELIVERIES, JOBS
 
-JOBS = models.table_of(models.DispatchJob)
-DELIVERIES = models.table_of(models.Delivery)
 TERMINAL = ("Delivered", "Unsupported")
 
 

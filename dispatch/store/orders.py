@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from dispatch import models
 from dispatch.rules import deliveries as expansion
 from dispatch.rules.types import (
     DispatchPlan,
@@ -18,14 +17,8 @@ from dispatch.rules.types import (
     TransactionPlan,
     VendorRef,
 )
-
-ORDERS = models.table_of(models.PurchaseOrder)
-LINES = models.table_of(models.PurchaseOrderItem)
-TXS = models.table_of(models.LedgerTransaction)
-JOBS = models.table_of(models.DispatchJob)
-DELIVERIES = models.table_of(models.Delivery)
-COUNTERS = models.table_of(models.Counter)
-
+from dispatch.store.tables import COUNTERS, DELIVERIES, JOBS, LINES, ORDERS
+from dispatch.store.tables import TRANSACTIONS as TXS
 
 # Built once: these run for every executed request.
 _ALLOCATE = (update(COUNTERS).where(COUNTERS.c.name == bindparam("b_name"))

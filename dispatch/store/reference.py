@@ -9,22 +9,23 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dispatch import models
 from dispatch.errors import ReferenceDataError, TemplateError
 from dispatch.reference_data import ReferenceData, check_duplicates
 from dispatch.rules.types import ItemRef, ItemVendorRef, RefSnapshot, VendorRef
 from dispatch.store.engine import reading, transaction
+from dispatch.store.tables import (
+    COUNTERS,
+    DEVICES,
+    ITEM_VENDORS,
+    ITEMS,
+    LOCATIONS,
+    STOCKS,
+    TEMPLATES,
+    VENDORS,
+)
 
 TemplateChecker = Callable[..., None]
 
-VENDORS = models.table_of(models.Vendor)
-STOCKS = models.table_of(models.Stock)
-DEVICES = models.table_of(models.Device)
-ITEMS = models.table_of(models.Item)
-ITEM_VENDORS = models.table_of(models.ItemVendor)
-TEMPLATES = models.table_of(models.Template)
-LOCATIONS = models.table_of(models.Location)
-COUNTERS = models.table_of(models.Counter)
 
 
 def _existing(conn: Connection, column) -> set[str]:  # type: ignore[no-untyped-def]
