@@ -36,7 +36,6 @@ import paramiko
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dispatch.channels import Envelope, open_channel  # noqa: E402
-from dispatch.channels.b2b_http import B2BLine, submit_document  # noqa: E402
 from dispatch.channels.base import connect_tcp  # noqa: E402
 from dispatch.channels.ftp import ReusingFTP_TLS  # noqa: E402
 from dispatch.channels.sftp import parse_host_key  # noqa: E402
@@ -50,6 +49,7 @@ from dispatch.demo.vendors import (  # noqa: E402
     start_vsftpd_standin,
     vsftpd_usable,
 )
+from dispatch.documents.b2b_line import B2BLine, submit_document  # noqa: E402
 from dispatch.documents.base import Document  # noqa: E402
 from dispatch.reference_data import VendorEmail  # noqa: E402
 from dispatch.settings import DispatchSettings  # noqa: E402

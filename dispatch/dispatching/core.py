@@ -26,9 +26,14 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from dispatch.channels import ChannelSet, Envelope
-from dispatch.channels.b2b_http import B2BLine, customer_reference, delivery_window, submit_document
 from dispatch.dispatching.loading import atelier_codes, document_context, ship_to_address
 from dispatch.dispatching.outcomes import Outcome
+from dispatch.documents.b2b_line import (
+    B2BLine,
+    customer_reference,
+    delivery_window,
+    submit_document,
+)
 from dispatch.documents.base import Document
 from dispatch.documents.context import DocumentContext
 from dispatch.errors import DeliveryError, DispatchError

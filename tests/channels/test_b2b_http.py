@@ -10,8 +10,9 @@ import pytest
 from channel_support import B2B_KEY, run, secrets
 
 from dispatch.channels import Envelope
-from dispatch.channels.b2b_http import (
-    B2BChannel,
+from dispatch.channels.b2b_http import B2BChannel
+from dispatch.demo.vendors import B2BStandin
+from dispatch.documents.b2b_line import (
     B2BLine,
     build_submit_body,
     customer_reference,
@@ -19,7 +20,6 @@ from dispatch.channels.b2b_http import (
     location_address,
     submit_document,
 )
-from dispatch.demo.vendors import B2BStandin
 from dispatch.documents.base import Document
 from dispatch.errors import DeliveryError
 from dispatch.reference_data import LocationEntry, VendorB2B

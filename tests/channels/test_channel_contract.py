@@ -21,7 +21,7 @@ from dispatch.channels import (
     channel_key,
     open_channel,
 )
-from dispatch.channels.b2b_http import B2BLine, submit_document
+from dispatch.documents.b2b_line import B2BLine, submit_document
 from dispatch.documents.base import Document
 from dispatch.reference_data import VendorEmail
 from dispatch.settings import DispatchSettings

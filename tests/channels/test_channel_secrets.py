@@ -12,7 +12,7 @@ import pytest
 from channel_support import ALL_SECRETS, SMTP_PASSWORD, run, secrets
 
 from dispatch.channels import Envelope, open_channel
-from dispatch.channels.b2b_http import B2BLine, submit_document
+from dispatch.documents.b2b_line import B2BLine, submit_document
 from dispatch.documents.base import Document
 from dispatch.errors import DeliveryError
 from dispatch.reference_data import VendorEmail
