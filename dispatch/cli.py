@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from dispatch.errors import DispatchError
 
@@ -86,67 +85,77 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_dispatch_pending(args: argparse.Namespace) -> int:
-    import asyncio
-
     from dispatch.dispatching.reporting import delivery_row, format_table
-    from dispatch.orchestration import runtime
-    from dispatch.orchestration.embedded import quiet_prefect_defaults
+    from dispatch.orchestration import oneshot, runtime
+    from dispatch.store import outbox
+    from dispatch.store.engine import reading
+    from dispatch.vocabulary import DeliveryStatus
 
     settings = _settings()
-    quiet_prefect_defaults()
-    runtime.install(runtime.Runtime(settings, _engine(settings)))
-    from flows.dispatch_pending import dispatch_pending
-
+    rt = runtime.Runtime(settings, _engine(settings))
+    idle, due = oneshot.nothing_due(rt)
+    if idle:
+        later = f"; the next retry is due at {due:%Y-%m-%d %H:%M:%S} UTC" if due else ""
+        print(f"dispatch-pending: nothing due{later}")
+        return 0
     print("dispatch-pending: starting (the first Prefect flow of a process takes a few "
           "seconds when no Prefect server is configured)", flush=True)
-    flow_run = dispatch_pending(limit=args.limit, concurrency=args.concurrency,
-                                orders_per_task=args.orders_per_task, dry_run=args.dry_run,
-                                return_state=True)
-    state: Any = asyncio.run(flow_run)  # type: ignore[arg-type]
-    counts = state.result(raise_on_failure=False)
-    if not isinstance(counts, dict):
-        print(f"dispatch-pending: {state.message}", file=sys.stderr)
+    shot = oneshot.run_pending_once(rt, limit=args.limit, concurrency=args.concurrency,
+                                    orders_per_task=args.orders_per_task,
+                                    dry_run=args.dry_run)
+    if shot.counts is None:
+        print(f"dispatch-pending: {shot.message}", file=sys.stderr)
         return 1
     if args.dry_run:
         print("dry run: nothing was sent, nothing was written")
-    print("dispatch-pending:", ", ".join(f"{n} {s}" for s, n in counts.items()) or
+    print("dispatch-pending:", ", ".join(f"{n} {s}" for s, n in shot.counts.items()) or
           "nothing due")
     if not args.dry_run:
-        from dispatch.store import jobs as job_store
-        from dispatch.store.engine import reading
-
-        with reading(runtime.current().engine) as conn:
-            failed = job_store.list_deliveries(conn, status="Failed", limit=20)
+        with reading(rt.engine) as conn:
+            failed = outbox.list_deliveries(conn, status=DeliveryStatus.FAILED, limit=20)
+            waiting = outbox.list_deliveries(conn, waiting=True, limit=20)
         if failed:
             print(f"\n{len(failed)} failed delivery(ies) (see `dispatch deliveries "
                   "--status Failed`):")
             print(format_table([delivery_row(r) for r in failed], DELIVERY_COLUMNS))
+        if waiting:
+            print(f"\n{len(waiting)} delivery(ies) waiting for a retry (see `dispatch "
+                  "deliveries --waiting`):")
+            print(format_table([delivery_row(r) for r in waiting], WAITING_COLUMNS))
     return 0
 
 
 DELIVERY_COLUMNS = ("order", "dispatch", "channel", "format", "target", "status", "attempts",
                     "error")
+WAITING_COLUMNS = ("order", "dispatch", "channel", "format", "target", "attempts",
+                   "next_attempt", "error")
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
     import json
 
     from dispatch.dispatching.reporting import delivery_row, format_table
-    from dispatch.store import jobs as job_store
+    from dispatch.store import outbox
     from dispatch.store.engine import reading
+    from dispatch.vocabulary import DeliveryStatus
 
     settings = _settings()
+    status = DeliveryStatus(args.status) if args.status else None
     with reading(_engine(settings)) as conn:
-        rows = job_store.list_deliveries(conn, status=args.status, order_id=args.order,
-                                         limit=args.limit)
+        rows = outbox.list_deliveries(conn, status=status, waiting=args.waiting,
+                                      order_id=args.order, limit=args.limit)
     table = [delivery_row(r) for r in rows]
+    columns = WAITING_COLUMNS if args.waiting else DELIVERY_COLUMNS
+    if any(r["next_attempt"] for r in table) and "next_attempt" not in columns:
+        columns = (*columns[:-1], "next_attempt", columns[-1])
     if args.json:
         print(json.dumps(table, indent=2))
     elif not table:
-        print("no deliveries" + (f" with status {args.status}" if args.status else ""))
+        what = " waiting for a retry" if args.waiting else \
+            (f" with status {args.status}" if args.status else "")
+        print(f"no deliveries{what}")
     else:
-        print(format_table(table, (*DELIVERY_COLUMNS, "sha256") if args.wide else
-                           DELIVERY_COLUMNS))
+        print(format_table(table, (*columns, "sha256") if args.wide else columns))
     return 0
 
 
@@ -160,20 +169,33 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_resend(args: argparse.Namespace) -> int:
     from dispatch.models import utcnow
-    from dispatch.store import jobs as job_store
+    from dispatch.rules.resend import ResendRefused, decide_resend
+    from dispatch.store import orders as order_store
     from dispatch.store.engine import transaction
+    from dispatch.store.reference import read_snapshot
+    from dispatch.vocabulary import Channel, DispatchKind
 
+    flags = {"kind": "--kind", "channel": "--channel"}  # the rule's fields, as typed here
     settings = _settings()
     engine = _engine(settings)
     with transaction(engine) as conn:
+        order = order_store.load_order_state(conn, order_id=args.order_id, lock=True)
+        if order is None:
+            raise DispatchError(f"ORDER_ID: no purchase order '{args.order_id}'")
         try:
-            job_id, number, repeated = job_store.create_resend(
-                conn, order_id=args.order_id, kind=args.kind, channel=args.channel,
-                now=utcnow())
-        except LookupError as exc:
-            raise DispatchError(str(exc)) from None
-    print(f"resend of {args.order_id} dispatch #{repeated} created as dispatch #{number} "
-          f"(job {job_id}); it is sent by the running service or `dispatch dispatch-pending`")
+            entry = decide_resend(
+                order, order_store.dispatches_of(conn, order_id=order.id),
+                vendor=read_snapshot(conn).vendors.get(order.vendor_id),
+                kind=DispatchKind(args.kind) if args.kind else None,
+                channel=Channel(args.channel) if args.channel else None,
+                token=order_store.new_token())
+        except ResendRefused as exc:
+            raise DispatchError(f"{flags[exc.field]}: {exc.message}") from None
+        [job_id] = order_store.write_dispatches(conn, order_id=order.id, entries=[entry],
+                                                request_guid=None, now=utcnow())
+    print(f"resend of {args.order_id} dispatch #{entry.dispatch.replaces_number} created as "
+          f"dispatch #{entry.dispatch.number} (job {job_id}); it is sent by the running "
+          "service or `dispatch dispatch-pending`")
     return 0
 
 
@@ -249,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     deliveries = sub.add_parser("deliveries", help="list deliveries and their outcomes")
     deliveries.add_argument("--status", choices=["Pending", "Delivered", "Failed",
                                                  "Unsupported"])
+    deliveries.add_argument("--waiting", action="store_true",
+                            help="only deliveries waiting for a retry (Pending after a "
+                            "failed attempt, with the next attempt's time)")
     deliveries.add_argument("--order", help="only this order")
     deliveries.add_argument("--limit", type=int, default=200)
     deliveries.add_argument("--json", action="store_true", help="JSON instead of a table")

@@ -13,6 +13,8 @@ from pydantic import NaiveDatetime
 from sqlalchemy import JSON, Column, Index, Numeric, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from dispatch.vocabulary import DeliveryStatus, JobStatus
+
 
 def utcnow() -> dt.datetime:
     """Naive UTC now (what every timestamp column holds)."""
@@ -180,7 +182,7 @@ class DispatchJob(SQLModel, table=True):
     replaces_number: int | None = None
     resend_of_job_id: int | None = None
     changes: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
-    status: str = Field(default="pending", max_length=12)
+    status: str = Field(default=JobStatus.PENDING, max_length=12)  # JobStatus
     request_guid: str | None = Field(default=None, max_length=36)
     created_at: NaiveDatetime = Field(default_factory=utcnow)
     next_attempt_at: NaiveDatetime | None = Field(default_factory=utcnow)
@@ -211,7 +213,7 @@ class Delivery(SQLModel, table=True):
     idempotency_key: str = Field(max_length=200, unique=True)
     # Rows sent together share it: the email Message-ID (one message, several attachments).
     group_key: str | None = Field(default=None, max_length=200, index=True)
-    status: str = Field(default="Pending", max_length=12)
+    status: str = Field(default=DeliveryStatus.PENDING, max_length=12)  # DeliveryStatus
     attempts: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text))
     sha256: str | None = Field(default=None, max_length=64)

@@ -99,7 +99,7 @@ def run_demo(output: Path, *, port: int = 0, keep_serving: bool = False) -> int:
         # The demo prints its own progress; every run's logs are in the Prefect UI.
         "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
     })
-    from dispatch.orchestration.embedded import quiet_prefect_defaults
+    from dispatch.orchestration.prefect_defaults import quiet_prefect_defaults
 
     quiet_prefect_defaults()
     os.environ.pop("PREFECT_API_URL", None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from dispatch.dispatching.loading import document_context
 from dispatch.documents import render_document
@@ -10,24 +10,26 @@ from dispatch.documents.base import Document
 from dispatch.errors import DispatchError, NotFoundError
 from dispatch.models import utcnow
 from dispatch.settings import DispatchSettings
+from dispatch.store import orders as order_store
 from dispatch.store.engine import reading
-from dispatch.store.jobs import JOBS
-from dispatch.store.orders import ORDERS
 from dispatch.store.reference import template_file_of
+from dispatch.vocabulary import DispatchKind, DocumentFormat
 
-# SendOptions keys naming a template, per format
-TEMPLATE_KEYS = {"PDF": (("Email", "PdfTemplate"), ("FTP", "PdfTemplateName")),
-                 "Excel": (("Email", "ExcelTemplate"), ("FTP", "ExcelTemplateName"))}
+# Formats rendered from a named template (XML is built in).
+TEMPLATED = (DocumentFormat.PDF, DocumentFormat.EXCEL)
 
 
-def render_preview(engine: Engine, settings: DispatchSettings, *, order_id: str, format: str,
-                   template_name: str | None, kind: str) -> Document:
+def render_preview(engine: Engine, settings: DispatchSettings, *, order_id: str,
+                   format: DocumentFormat | str, template_name: str | None,
+                   kind: DispatchKind | str) -> Document:
+    """The document of the order's latest dispatch of ``kind`` (or of the next one, as it
+    would be numbered, when there is none yet), with the order's template by default."""
+    format, kind = DocumentFormat(format), DispatchKind(kind)
     with reading(engine) as conn:
-        order = conn.execute(select(ORDERS).where(ORDERS.c.id == order_id)).first()
+        order = order_store.load_order_state(conn, order_id=order_id)
         if order is None:
             raise NotFoundError(f"ORDER_ID: no purchase order '{order_id}'")
-        job = conn.execute(select(JOBS).where(JOBS.c.order_id == order_id, JOBS.c.kind == kind)
-                           .order_by(JOBS.c.number.desc()).limit(1)).first()
+        job = order_store.latest_dispatch(conn, order_id=order_id, kind=kind)
         if job is not None:
             number, replaces, changes, at = (job.number, job.replaces_number, job.changes,
                                              job.created_at)
@@ -35,11 +37,9 @@ def render_preview(engine: Engine, settings: DispatchSettings, *, order_id: str,
             number = order.dispatch_count + 1
             replaces, changes, at = (order.dispatch_count or None), None, utcnow()
         template_file = None
-        if format in TEMPLATE_KEYS:
+        if format in TEMPLATED:
             if template_name is None:
-                options = order.send_options or {}
-                template_name = next((options.get(a, {}).get(b) for a, b in TEMPLATE_KEYS[format]
-                                      if options.get(a, {}).get(b)), None)
+                template_name = order.plan.template_for(format)
             if template_name is None:
                 raise DispatchError(f"--template: order '{order_id}' names no {format} "
                                     "template; give one with --template NAME")

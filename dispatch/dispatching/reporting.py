@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dispatch.dispatching.outcomes import Outcome
+from dispatch.store.outbox import DeliveryRow
+from dispatch.vocabulary import DeliveryStatus
 
 
 def _remote(evidence: dict[str, Any] | None) -> str:
@@ -31,14 +34,21 @@ def outcome_rows(outcomes: Iterable[Outcome]) -> list[dict[str, Any]]:
     } for o in outcomes]
 
 
-def delivery_row(row: Any) -> dict[str, Any]:
-    """One delivery as recorded in the database (CLI tables, batch artifacts, --json)."""
+def _iso(value: dt.datetime | None) -> str:
+    return value.isoformat() + "Z" if value else ""
+
+
+def delivery_row(row: DeliveryRow) -> dict[str, Any]:
+    """One delivery as recorded in the database (CLI tables, batch artifacts, --json).
+    ``next_attempt`` is set while a retry waits (status Pending after a failed attempt)."""
+    waiting = row.status is DeliveryStatus.PENDING and row.error is not None
     return {"order": row.order_id, "vendor": row.vendor_id,
             "dispatch": f"{row.kind} #{row.number}", "channel": row.channel,
             "format": row.format or f"line {row.order_item_id}", "target": row.target,
             "status": row.status, "attempts": row.attempts, "error": row.error or "",
+            "next_attempt": _iso(row.next_attempt_at) if waiting else "",
             "sha256": row.sha256 or "", "remote": _remote(row.evidence),
-            "delivered_at": row.delivered_at.isoformat() + "Z" if row.delivered_at else ""}
+            "delivered_at": _iso(row.delivered_at)}
 
 
 def artifact_key(*parts: str) -> str:

@@ -5,8 +5,9 @@ Embedded: one thread with its own event loop runs the Prefect flows as dispatch 
 (the request executor calls :meth:`EmbeddedDispatcher.notify` after each commit). Prefect's
 temporary API starts once, at service start, never per order. A few orders at a time run as
 ``dispatch-order`` flow runs named after the order; a burst runs as one ``dispatch-pending``
-run (a task per order). Retries that come due, and anything left from before a restart,
-are picked up by ``dispatch-pending`` runs when the earliest retry is due.
+run. The database is the retry clock: when the earliest retry (or a job left from before a
+restart) is due, the runner wakes and sends it, as ``dispatch-order`` runs named
+``{OrderId}-retry`` when few orders are due, else one ``dispatch-pending`` run.
 
 Server mode: :class:`EventAnnouncer` emits ``purchase-order.activated|changed|cancelled``
 events after commit; the ``dispatch-order`` deployment's trigger reacts to them.
@@ -16,13 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable
 
 from dispatch.models import utcnow
 from dispatch.orchestration import runtime as runtime_mod
-from dispatch.store import jobs as job_store
+from dispatch.orchestration.prefect_defaults import quiet_prefect_defaults
+from dispatch.store import outbox
 from dispatch.store.engine import reading
 
 log = logging.getLogger("dispatch.orchestration.embedded")
@@ -30,16 +31,6 @@ log = logging.getLogger("dispatch.orchestration.embedded")
 EVENTS = {"purchase": "purchase-order.activated", "change": "purchase-order.changed",
           "cancellation": "purchase-order.cancelled"}
 FEW_ORDERS = 4  # up to this many orders at once: a named flow run each
-
-
-def quiet_prefect_defaults(env: MutableMapping[str, str] = os.environ) -> None:
-    """Offline machine: no telemetry attempts filling the logs. And Prefect's temporary API
-    server gets 120 s to start, not 20: its first start in a new PREFECT_HOME creates the
-    database, which took longer than 20 s on a busy 2-core machine (the service would then
-    run without its dispatcher)."""
-    env.setdefault("DO_NOT_TRACK", "1")
-    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 class EmbeddedDispatcher:
@@ -118,11 +109,22 @@ class EmbeddedDispatcher:
                 break
             with self._lock:
                 orders, self._orders = self._orders, {}
+            if not orders and self._until_due() <= 0:
+                # Retries that came due (or jobs left by another process): a run named
+                # after each order when they are few, else one sweep.
+                orders = {order: "" for order in self._due_orders(FEW_ORDERS + 1)}
+                reason = "retry"
+            else:
+                reason = None
             if orders and len(orders) <= FEW_ORDERS:
                 self.runs += len(orders)
-                await asyncio.gather(*(dispatch_order(order_id, event=event, return_state=True)
-                                       for order_id, event in orders.items()))
-                idle_rounds = 0
+                states = await asyncio.gather(*(
+                    dispatch_order(order_id, event=event or None, reason=reason,
+                                   return_state=True) for order_id, event in orders.items()))
+                worked = [await s.result(raise_on_failure=False)  # type: ignore[misc]
+                          for s in states if s.is_completed()]
+                did_work = any(worked) or len(worked) < len(states)
+                idle_rounds = 0 if did_work or reason is None else idle_rounds + 1
             elif orders or self._until_due() <= 0:
                 self.runs += 1
                 state = await dispatch_pending(concurrency=self._concurrency,
@@ -131,9 +133,14 @@ class EmbeddedDispatcher:
                     raise_on_failure=False) if state.is_completed() else {"Failed": 1}
                 idle_rounds = idle_rounds + 1 if not counts else 0
 
+    def _due_orders(self, limit: int) -> list[str]:
+        with reading(self._rt.engine) as conn:
+            due = outbox.due_jobs(conn, now=utcnow(), limit=limit * 4)
+        return list(dict.fromkeys(order for _job, order in due))[:limit]
+
     def _until_due(self) -> float:
         with reading(self._rt.engine) as conn:
-            due = job_store.next_due(conn, now=utcnow())
+            due = outbox.next_due(conn, now=utcnow())
         if due is None:
             return self._idle
         return max(0.0, min(self._idle, (due - utcnow()).total_seconds()))

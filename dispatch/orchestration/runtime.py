@@ -8,18 +8,29 @@ from the ``DISPATCH_*`` environment on first use.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from dispatch.channels import ChannelSet
+from dispatch.dispatching.dispatcher import Dispatcher
 from dispatch.settings import DispatchSettings, load_settings
 from dispatch.store.engine import make_engine
 
 
 @dataclass(frozen=True)
 class Runtime:
+    """What flows run with in this process. ``make_dispatcher`` builds each run's
+    :class:`Dispatcher` from the run's channels (tests pass one that wraps channels or
+    claims; the product uses the plain class)."""
+
     settings: DispatchSettings
     engine: Engine
+    make_dispatcher: Callable[..., Dispatcher] = Dispatcher
+
+    def dispatcher(self, channels: ChannelSet) -> Dispatcher:
+        return self.make_dispatcher(self.engine, self.settings, channels)
 
 
 _lock = threading.Lock()

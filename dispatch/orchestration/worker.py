@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 from dispatch.errors import DispatchError
-from dispatch.orchestration.embedded import quiet_prefect_defaults
 from dispatch.orchestration.forkserver import ENV_SOCKET
+from dispatch.orchestration.prefect_defaults import quiet_prefect_defaults
 
 READY_TIMEOUT = 120.0
 

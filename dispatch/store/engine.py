@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from dispatch import models
+from dispatch.store.outbox import upgrade_statuses
 
 COUNTERS = ("purchase_order", "purchase_order_item", "refdata_version")
 
@@ -80,10 +81,12 @@ def init_schema(engine: Engine) -> None:
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(74201)")
                 SQLModel.metadata.create_all(conn)
                 _ensure_counters(conn)
+                upgrade_statuses(conn)
         else:
             SQLModel.metadata.create_all(engine)
             with engine.begin() as conn:
                 _ensure_counters(conn)
+                upgrade_statuses(conn)
 
 
 def _ensure_counters(conn: Connection) -> None:

@@ -3,6 +3,7 @@ Dispatcher to send them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dispatch.api.app import create_app
+from dispatch.channels import ChannelSet
 from dispatch.demo.world import StandinWorld
-from dispatch.dispatching.core import Dispatcher
+from dispatch.dispatching import run
+from dispatch.dispatching.dispatcher import Dispatcher
+from dispatch.dispatching.outcomes import Outcome
 from dispatch.erp.executor import RequestExecutor
 from dispatch.settings import DispatchSettings
 from dispatch.store.engine import make_engine
@@ -34,8 +38,49 @@ class Env:
         self.api, self.settings, self.world = api, settings, world
         self.engine = api.engine
 
-    def dispatcher(self, **kwargs: Any) -> Dispatcher:
-        return Dispatcher(self.engine, self.settings, **kwargs)
+    def cli(self, *args: str) -> Any:
+        """``dispatch ARGS --json`` on this database, in-process; its parsed output."""
+        import contextlib
+        import io
+        import json
+        import os
+
+        from dispatch.cli import main
+
+        out = io.StringIO()
+        env = {"DISPATCH_DATABASE_URL": self.settings.database_url,
+               "DISPATCH_TEMPLATES_DIR": str(self.settings.templates_dir)}
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            with contextlib.redirect_stdout(out):
+                assert main(list(args)) == 0
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        return json.loads(out.getvalue())
+
+    def run_due(self, *, clock: Any = None, dry_run: bool = False, **kwargs: Any
+                ) -> list[Outcome]:
+        """The production run loop once, in this process (fresh channels, closed after);
+        returns every send's outcome, in order per order."""
+        outcomes: list[Outcome] = []
+
+        async def go() -> None:
+            async with ChannelSet(settings=self.settings) as channels:
+                extra = {"clock": clock} if clock is not None else {}
+                d = Dispatcher(self.engine, self.settings, channels, **extra)
+                if dry_run:
+                    outcomes.extend(await run.dry_run(d))
+                else:
+                    await run.run_due(d, on_order=lambda _o, outs: outcomes.extend(outs),
+                                      **kwargs)
+
+        asyncio.run(go())
+        return outcomes
 
     def order(self, body: dict[str, Any]) -> str:
         result = self.api.call("Create", body)

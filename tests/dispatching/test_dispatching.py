@@ -1,4 +1,5 @@
-"""Jobs -> documents -> real loopback servers -> recorded outcomes with evidence."""
+"""The run loop: jobs -> documents -> real loopback servers -> recorded outcomes with
+evidence; retries on the database clock; SPEC 3 delivery statuses."""
 
 from __future__ import annotations
 
@@ -6,12 +7,18 @@ import asyncio
 import hashlib
 import json
 
+from dispatch.channels import ChannelSet
+from dispatch.dispatching import run
+from dispatch.dispatching.dispatcher import Dispatcher, OrderJobs
+from dispatch.dispatching.outcomes import Tally
+from dispatch.store import outbox
+from dispatch.store.engine import reading
 from tests.dispatching.conftest import Env, all_channels_order
 
 
 def test_every_channel_delivers_with_evidence(env: Env) -> None:
     order_id = env.order(all_channels_order())
-    outcomes = asyncio.run(env.dispatcher().run_pending())
+    outcomes = env.run_due()
     assert {o.status for o in outcomes} == {"Delivered"}, [o.summary() for o in outcomes]
     detail = env.api.order(order_id)
     rows = detail["Deliveries"]
@@ -43,22 +50,28 @@ def test_every_channel_delivers_with_evidence(env: Env) -> None:
 
 def test_nothing_is_sent_twice_when_run_again(env: Env) -> None:
     env.order(all_channels_order())
-    dispatcher = env.dispatcher()
-    asyncio.run(dispatcher.run_pending())
-    assert asyncio.run(dispatcher.run_pending()) == []
+    env.run_due()
+    assert env.run_due() == []
     assert len(env.world.smtp.messages) == 1 and len(env.world.b2b.submissions) == 2
 
 
 def test_transient_failure_is_retried_then_delivered(env: Env) -> None:
-    env.order(all_channels_order(SendOptions={"Channel": {"IsB2B": True}}))
+    order_id = env.order(all_channels_order(SendOptions={"Channel": {"IsB2B": True}}))
     env.world.b2b.fail_next(503)
-    dispatcher = env.dispatcher()
-    first = asyncio.run(dispatcher.run_pending())
-    assert sorted(o.status for o in first) == ["Delivered", "Failed"]
-    failed = next(o for o in first if o.status == "Failed")
-    assert failed.retryable and failed.next_attempt_at is not None and "503" in failed.error
-    # not due yet: nothing to do
-    assert asyncio.run(dispatcher.run_pending()) == []
+    clock = Clock()
+    first = env.run_due(clock=clock)
+    assert sorted(o.status for o in first) == ["Delivered", "Retrying"]
+    waiting = next(o for o in first if o.status == "Retrying")
+    assert waiting.next_attempt_at is not None and "503" in waiting.error
+    # SPEC 3: between attempts the delivery is Pending with the error and NextAttemptAt
+    row = next(r for r in env.api.order(order_id)["Deliveries"] if r["Error"])
+    assert (row["Status"], row["Attempts"]) == ("Pending", 1) and "503" in row["Error"]
+    assert row["NextAttemptAt"] is not None
+    assert env.run_due(clock=clock) == []  # not due yet: nothing to do
+    clock.advance(0.25)
+    assert [o.status for o in env.run_due(clock=clock)] == ["Delivered"]
+    row = next(r for r in env.api.order(order_id)["Deliveries"] if r["Attempts"] == 2)
+    assert (row["Status"], row["Error"], row["NextAttemptAt"]) == ("Delivered", None, None)
 
 
 class Clock:
@@ -81,19 +94,26 @@ def test_retry_when_due_then_failed_for_good(env: Env) -> None:
                                             PurchaseOrderItems=[{"ItemId": "DRILL-5",
                                                                  "TotalQuantity": 1}]))
     clock = Clock()
-    dispatcher = env.dispatcher(clock=clock)
     env.world.b2b.fail_next(503, times=3)  # retry_delays=[0.2, 0.2]: three attempts in all
-    first = asyncio.run(dispatcher.run_pending())
-    assert [o.status for o in first] == ["Failed"] and "answered 503" in first[0].error
+    first = env.run_due(clock=clock)
+    assert [o.status for o in first] == ["Retrying"] and "answered 503" in first[0].error
+    assert env.api.order(order_id)["Deliveries"][0]["Status"] == "Pending"
+    failed = env.cli("deliveries", "--status", "Failed", "--json")
+    assert failed == []  # a waiting retry is not a failure
+    waiting = env.cli("deliveries", "--waiting", "--json")
+    assert [(w["order"], w["status"]) for w in waiting] == [(order_id, "Pending")]
+    assert waiting[0]["next_attempt"] and "503" in waiting[0]["error"]
     clock.advance(0.25)
-    second = asyncio.run(dispatcher.run_pending())
-    assert [o.attempts for o in second] == [2] and "answered 503" in second[0].error
+    second = env.run_due(clock=clock)
+    assert [(o.status, o.attempts) for o in second] == [("Retrying", 2)]
     clock.advance(0.25)
-    last = asyncio.run(dispatcher.run_pending())
+    last = env.run_due(clock=clock)
     assert [(o.status, o.attempts, o.next_attempt_at) for o in last] == [("Failed", 3, None)]
     assert "answered 503" in last[0].error
     clock.advance(3600)
-    assert asyncio.run(dispatcher.run_pending()) == []  # exhausted: never again by itself
+    assert env.run_due(clock=clock) == []  # exhausted: never again by itself
+    failed = env.cli("deliveries", "--status", "Failed", "--json")
+    assert [(f["order"], f["attempts"]) for f in failed] == [(order_id, 3)]
     row = env.api.order(order_id)["Deliveries"][0]
     assert (row["Status"], row["Attempts"]) == ("Failed", 3) and "503" in row["Error"]
     assert env.world.b2b.submissions == []
@@ -102,14 +122,14 @@ def test_retry_when_due_then_failed_for_good(env: Env) -> None:
 def test_permanent_failure_is_not_retried(env: Env) -> None:
     env.order(all_channels_order(SendOptions={"Channel": {"IsB2B": True}}))
     env.world.b2b.fail_next(400, times=2)
-    outcomes = asyncio.run(env.dispatcher().run_pending())
-    failed = [o for o in outcomes if o.status == "Failed"]
-    assert failed and all(not o.retryable and o.next_attempt_at is None for o in failed)
+    outcomes = env.run_due()
+    assert [o.status for o in outcomes] == ["Failed", "Failed"]
+    assert all(o.next_attempt_at is None for o in outcomes)
 
 
 def test_cancellation_waits_for_the_purchase_and_b2b_is_unsupported(env: Env) -> None:
     order_id = env.order(all_channels_order(Status="Cancelled"))
-    outcomes = asyncio.run(env.dispatcher().run_pending())
+    outcomes = env.run_due()
     kinds = [(o.kind, o.channel) for o in outcomes if o.status == "Delivered"]
     first_cancel = next(i for i, k in enumerate(kinds) if k[0] == "cancellation")
     assert all(k[0] == "purchase" for k in kinds[:first_cancel])
@@ -123,7 +143,7 @@ def test_cancellation_waits_for_the_purchase_and_b2b_is_unsupported(env: Env) ->
 def test_dry_run_renders_without_sending_or_writing(env: Env) -> None:
     order_id = env.order(all_channels_order())
     before = env.api.order(order_id)["Deliveries"]
-    outcomes = asyncio.run(env.dispatcher().dry_run())
+    outcomes = env.run_due(dry_run=True)
     assert len(outcomes) == 4 and {o.status for o in outcomes} == {"Skipped"}
     assert all("dry run" in (o.error or "") for o in outcomes)
     assert env.api.order(order_id)["Deliveries"] == before
@@ -143,8 +163,8 @@ def test_a_send_that_never_records_is_not_repeated_past_the_attempt_limit(env: E
                                                                  "TotalQuantity": 1}]))
     with env.engine.begin() as conn:  # as if three attempts had started and died
         conn.execute(update(Delivery.__table__).values(attempts=3))
-    outcomes = asyncio.run(env.dispatcher().run_pending())
-    assert [(o.status, o.retryable) for o in outcomes] == [("Failed", False)]
+    outcomes = env.run_due()
+    assert [(o.status, o.next_attempt_at) for o in outcomes] == [("Failed", None)]
     assert env.world.b2b.submissions == []
     row = env.api.order(order_id)["Deliveries"][0]
     assert row["Status"] == "Failed" and "without a recorded outcome" in row["Error"]
@@ -157,9 +177,8 @@ def test_b2b_retry_sends_the_first_body_even_if_reference_data_changed(env: Env)
     env.order(all_channels_order(SendOptions={"Channel": {"IsB2B": True}},
                                  PurchaseOrderItems=[{"ItemId": "DRILL-5", "TotalQuantity": 1}]))
     clock = Clock()
-    dispatcher = env.dispatcher(clock=clock)
     env.world.b2b.fail_next(503)
-    asyncio.run(dispatcher.run_pending())
+    env.run_due(clock=clock)
     data = env.world.reference_data_dict()
     data["items"][0]["vendors"]["ACME"]["atelier_code"] = 999999  # changed meanwhile
     import yaml
@@ -167,35 +186,56 @@ def test_b2b_retry_sends_the_first_body_even_if_reference_data_changed(env: Env)
     upsert_reference_data(env.engine, parse_reference_text(yaml.safe_dump(data), "x.yaml"),
                           source="x.yaml", templates_dir=env.settings.templates_dir)
     clock.advance(1)
-    assert [o.status for o in asyncio.run(dispatcher.run_pending())] == ["Delivered"]
+    assert [o.status for o in env.run_due(clock=clock)] == ["Delivered"]
     (submission,) = env.world.b2b.submissions
     assert submission.body["atelierCode"] == 120045  # the body of the first attempt
 
 
-def test_run_pending_hands_outcomes_over_without_keeping_them(env: Env) -> None:
-    from dispatch.dispatching.outcomes import Tally
-
+def test_the_run_loop_keeps_only_a_tally(env: Env) -> None:
     ids = [env.order(all_channels_order()) for _ in range(3)]
-    tally = Tally()
-    kept = asyncio.run(env.dispatcher().run_pending(concurrency=2, on_outcome=tally.add))
-    assert kept == []  # a run of any size: nothing accumulates in the dispatcher
-    assert tally.counts == {"Delivered": 12} and tally.failed == []
+    seen: list[str] = []
+
+    async def go() -> Tally:
+        async with ChannelSet(settings=env.settings) as channels:
+            d = Dispatcher(env.engine, env.settings, channels)
+            return await run.run_due(d, concurrency=2, orders_per_task=2,
+                                     on_order=lambda order, _outs: seen.append(order))
+
+    tally = asyncio.run(go())
+    assert tally.counts == {"Delivered": 12} and tally.problems == []
+    assert sorted(seen) == sorted(ids)
     for order_id in ids:
         assert {r["Status"] for r in env.api.order(order_id)["Deliveries"]} == {"Delivered"}
 
 
-def test_recorded_outcomes_rebuild_a_lost_tasks_sends_from_the_database(env: Env) -> None:
-    from dispatch.store import jobs as job_store
-    from dispatch.store.engine import reading
-
+def test_recorded_tally_rebuilds_a_lost_steps_sends_from_the_database(env: Env) -> None:
     sent = env.order(all_channels_order())
-    asyncio.run(env.dispatcher().run_pending())
+    env.run_due()
     waiting = env.order(all_channels_order())  # claimed by nobody yet: still Pending
     with reading(env.engine) as conn:
-        by_order = {r.order_id: r.job_id for r in job_store.list_deliveries(conn)}
-    outcomes = env.dispatcher().recorded_outcomes([by_order[sent], by_order[waiting]],
-                                                  reason="task crashed: boom")
-    assert len(outcomes) == 12  # one per delivery row of both orders
-    assert {o.status for o in outcomes if o.order_id == sent} == {"Delivered"}
-    lost = [o for o in outcomes if o.order_id == waiting]
-    assert {(o.status, o.error) for o in lost} == {("Failed", "task crashed: boom")}
+        jobs = {j.order_id: j.id for j in outbox.list_jobs(conn)}
+
+    async def go() -> Tally:
+        async with ChannelSet(settings=env.settings) as channels:
+            d = Dispatcher(env.engine, env.settings, channels)
+            return run.recorded_tally(d, [OrderJobs(sent, (jobs[sent],)),
+                                          OrderJobs(waiting, (jobs[waiting],))],
+                                      reason="step crashed: boom")
+
+    tally = asyncio.run(go())
+    assert tally.counts == {"Delivered": 6, "Retrying": 6}  # one per delivery row
+    assert {(o.order_id, o.error) for o in tally.problems} == {(waiting, "step crashed: boom")}
+
+
+def test_split_fills_every_slot_then_caps_the_group_size() -> None:
+    def sizes(n: int, concurrency: int, per_task: int) -> list[int]:
+        orders = [OrderJobs(f"PO{i}", (i,)) for i in range(n)]
+        groups = run.split(orders, concurrency=concurrency, orders_per_task=per_task)
+        assert [o for g in groups for o in g] == orders  # every order once, in order
+        return [len(g) for g in groups]
+
+    assert sizes(5, 2, 2) == [2, 2, 1]
+    assert sizes(3, 8, 10) == [1, 1, 1]  # few orders: a task each, all at once
+    assert sizes(1000, 8, 10) == [10] * 100
+    assert sizes(20, 8, 1) == [1] * 20
+    assert sizes(0, 8, 10) == []
