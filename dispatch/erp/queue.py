@@ -22,7 +22,9 @@ from dispatch.erp.schemas import (
 from dispatch.rules import create as create_rules
 from dispatch.rules import status as st
 from dispatch.rules import update as update_rules
-from dispatch.rules.types import LineState, Outcome, RefSnapshot
+from dispatch.rules.deliveries import outbox_entries
+from dispatch.rules.send_options import parse_send_options
+from dispatch.rules.types import Decision, LineState, OrderState, RefSnapshot
 from dispatch.store import erp_requests as request_store
 from dispatch.store import orders as order_store
 
@@ -76,7 +78,7 @@ def execute(conn: Connection, *, kind: str, body: str, guid: str, ref: RefSnapsh
     raise ValueError(f"unknown request kind {kind!r}")
 
 
-def _failed(out: Outcome, order_id: str | None, items: list[dict[str, Any]]) -> Execution:
+def _failed(out: Decision, order_id: str | None, items: list[dict[str, Any]]) -> Execution:
     errors = out.all_errors()
     for index, item in enumerate(items):
         item["Errors"] = list(out.line_errors.get(index, []))
@@ -93,15 +95,15 @@ def _create(conn: Connection, req: CreateRequest, guid: str, ref: RefSnapshot,
     lines_in = req.PurchaseOrderItems or []
     items: list[dict[str, Any]] = [{"Id": None, "ItemId": line.ItemId or line.CustomItemId}
                                    for line in lines_in]
-    out = create_rules.validate_create(req, ref)
+    send_options = create_rules.options_of(req)
+    send_plan = parse_send_options(send_options)
+    out = create_rules.validate_create(req, ref, send_plan)
     if out.failed:
         return _failed(out, None, items)
     number = order_store.allocate(conn, name="purchase_order", count=1)[0]
     line_numbers = order_store.allocate(conn, name="purchase_order_item", count=len(lines_in))
     order_id = f"{req.CustomIdPrefix or 'PurchaseOrder'}{number}"
     status = req.Status or st.NEW
-    send_options = req.SendOptions.model_dump(mode="json", exclude_none=True) \
-        if req.SendOptions else None
     line_rows, states = [], []
     for position, (line, n) in enumerate(zip(lines_in, line_numbers, strict=True)):
         line_id = f"PurchaseOrderItem{n}"
@@ -127,12 +129,13 @@ def _create(conn: Connection, req: CreateRequest, guid: str, ref: RefSnapshot,
         "dispatch_count": 0, "created_at": now, "updated_at": now,
     }, lines=line_rows)
     txs, dispatches = create_rules.initial_effects(
-        status, [(s.id, s.total) for s in states],
-        has_channels=bool(create_rules.chosen_channels(req.SendOptions)))
-    vendor = ref.vendors[req.VendorId]  # type: ignore[index]
-    job_ids = order_store.write_effects(
-        conn, order_id=order_id, vendor=vendor, send_options=send_options, lines_after=states,
-        transactions=txs, dispatches=dispatches, request_guid=guid, now=now)
+        status, [(s.id, s.total) for s in states], has_channels=bool(send_plan.channels))
+    entries = outbox_entries(order_id=order_id, send_plan=send_plan,
+                             vendor=ref.vendors[req.VendorId],  # type: ignore[index]
+                             lines=states, dispatches=dispatches,
+                             new_token=order_store.new_token)
+    job_ids = order_store.write_effects(conn, order_id=order_id, transactions=txs,
+                                        entries=entries, request_guid=guid, now=now)
     for item in items:
         item.update(Status="Created", Errors=[])
     return Execution(
@@ -175,8 +178,9 @@ def _update_order(conn: Connection, req: UpdateOrderRequest, guid: str, ref: Ref
     return _apply_update(conn, order, out, guid, ref, now, [])
 
 
-def _apply_update(conn: Connection, order: Any, out: Outcome, guid: str, ref: RefSnapshot,
-                  now: dt.datetime, items: list[dict[str, Any]]) -> Execution:
+def _apply_update(conn: Connection, order: OrderState, out: Decision, guid: str,
+                  ref: RefSnapshot, now: dt.datetime, items: list[dict[str, Any]]
+                  ) -> Execution:
     changed = bool(out.order_changes or out.line_changes)
     if out.line_changes:
         order_store.update_lines(conn, changes=out.line_changes)
@@ -191,10 +195,11 @@ def _apply_update(conn: Connection, order: Any, out: Outcome, guid: str, ref: Re
             cols.get("total_quantity", line.total), cols.get("received_quantity", line.received),
             cols.get("cancelled_quantity", line.cancelled),
             cols.get("expected_date", line.expected_date)))
-    job_ids = order_store.write_effects(
-        conn, order_id=order.id, vendor=ref.vendors.get(order.vendor_id),
-        send_options=order.send_options, lines_after=lines_after,
-        transactions=out.transactions, dispatches=out.dispatches, request_guid=guid, now=now)
+    entries = outbox_entries(order_id=order.id, send_plan=order.plan,
+                             vendor=ref.vendors.get(order.vendor_id), lines=lines_after,
+                             dispatches=out.dispatches, new_token=order_store.new_token)
+    job_ids = order_store.write_effects(conn, order_id=order.id, transactions=out.transactions,
+                                        entries=entries, request_guid=guid, now=now)
     status = out.order_changes.get("status")
     if not changed:
         message = f"Purchase order {order.id}: nothing to change"

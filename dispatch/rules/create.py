@@ -2,30 +2,47 @@
 
 from __future__ import annotations
 
-from dispatch.erp.schemas import CreateRequest, SendOptionsIn
+from typing import Any
+
+from dispatch.erp.schemas import CreateRequest
 from dispatch.rules import status as st
-from dispatch.rules.types import DispatchPlan, Outcome, RefSnapshot, TransactionPlan
+from dispatch.rules.send_options import (
+    CHANNEL_FLAGS,
+    FORMAT_FLAGS,
+    SECTIONS,
+    TEMPLATE_FIELDS,
+    SendPlan,
+    parse_send_options,
+)
+from dispatch.rules.types import (
+    Decision,
+    DispatchPlan,
+    RefSnapshot,
+    TransactionPlan,
+    VendorRef,
+)
+from dispatch.vocabulary import Channel, DispatchKind
 
-FORMAT_FLAGS = (("IsXml", "XML"), ("IsPdf", "PDF"), ("IsExcel", "Excel"))
-# channel -> (options key, PDF template field, Excel template field)
-CHANNEL_TEMPLATE_FIELDS = {
-    "FTP": ("FTP", "PdfTemplateName", "ExcelTemplateName"),
-    "Email": ("Email", "PdfTemplate", "ExcelTemplate"),
-}
+# The vendor's reference-data section each channel needs.
+VENDOR_SECTIONS = {Channel.B2B: "b2b", Channel.FTP: "ftp", Channel.EMAIL: "email"}
 
 
-def chosen_channels(options: SendOptionsIn | None) -> list[str]:
-    """Channels switched on in SendOptions, in the order B2B, FTP, Email."""
-    channel = options.Channel if options else None
-    if channel is None:
-        return []
-    flags = (("B2B", channel.IsB2B), ("FTP", channel.IsFtp), ("Email", channel.IsEmail))
-    return [name for name, on in flags if on]
+def options_of(req: CreateRequest) -> dict[str, Any] | None:
+    """The SendOptions of a Create request as they are stored on the order."""
+    if req.SendOptions is None:
+        return None
+    return req.SendOptions.model_dump(mode="json", exclude_none=True)
 
 
-def validate_create(req: CreateRequest, ref: RefSnapshot) -> Outcome:
-    """Every business rule of Create; the outcome lists errors naming their fields."""
-    out = Outcome()
+def validate_create(req: CreateRequest, ref: RefSnapshot,
+                    plan: SendPlan | None = None) -> Decision:
+    """Every business rule of Create; the decision lists errors naming their fields.
+
+    ``plan`` is the request's SendOptions parsed (parsed here when not given).
+    """
+    if plan is None:
+        plan = parse_send_options(options_of(req))
+    out = Decision()
     errors = out.order_errors
     vendor = ref.vendors.get(req.VendorId) if req.VendorId else None
     if not req.VendorId:
@@ -39,8 +56,7 @@ def validate_create(req: CreateRequest, ref: RefSnapshot) -> Outcome:
     if req.DeviceId:
         _check_device(req.DeviceId, req.StockName, ref, "DeviceId", errors)
 
-    channels = chosen_channels(req.SendOptions)
-    _check_send_options(req, ref, vendor, channels, errors)
+    _check_send_options(plan, ref, vendor, errors)
 
     lines = req.PurchaseOrderItems or []
     if not lines:
@@ -65,7 +81,7 @@ def validate_create(req: CreateRequest, ref: RefSnapshot) -> Outcome:
                     f"{path}.TotalQuantity: a custom line's quantity is its CustomItemQuantity; "
                     "leave TotalQuantity empty"
                 )
-            if "B2B" in channels:
+            if plan.uses(Channel.B2B):
                 line_errors.append(
                     f"{path}.CustomItemId: custom items cannot be sent over B2B "
                     "(switch off SendOptions.Channel.IsB2B or remove the line)"
@@ -76,7 +92,7 @@ def validate_create(req: CreateRequest, ref: RefSnapshot) -> Outcome:
             item = ref.items.get(line.ItemId)
             if item is None:
                 line_errors.append(f"{path}.ItemId: item '{line.ItemId}' does not exist")
-            elif "B2B" in channels and vendor is not None:
+            elif plan.uses(Channel.B2B) and vendor is not None:
                 iv = item.vendors.get(vendor.id)
                 if iv is None or iv.atelier_code is None:
                     line_errors.append(
@@ -114,40 +130,37 @@ def _check_device(
         )
 
 
-def _check_send_options(req, ref, vendor, channels, errors: list[str]) -> None:  # type: ignore[no-untyped-def]
-    options = req.SendOptions
-    if options is None:
-        return
-    need = {"B2B": "b2b", "FTP": "ftp", "Email": "email"}
-    for channel in channels:
-        if vendor is not None and getattr(vendor, need[channel]) is None:
-            flag = {"B2B": "IsB2B", "FTP": "IsFtp", "Email": "IsEmail"}[channel]
+def _check_send_options(
+    plan: SendPlan, ref: RefSnapshot, vendor: VendorRef | None, errors: list[str]
+) -> None:
+    for channel in plan.channels:
+        need = VENDOR_SECTIONS[channel]
+        if vendor is not None and getattr(vendor, need) is None:
             errors.append(
-                f"SendOptions.Channel.{flag}: vendor '{vendor.id}' has no {need[channel]} "
-                "configured (add it to the vendor in the reference data)"
+                f"SendOptions.Channel.{CHANNEL_FLAGS[channel]}: vendor '{vendor.id}' has no "
+                f"{need} configured (add it to the vendor in the reference data)"
             )
-    for channel, (key, pdf_field, excel_field) in CHANNEL_TEMPLATE_FIELDS.items():
-        sub = getattr(options, key)
-        if sub is None:
-            if channel in channels:
+    for channel, key in SECTIONS.items():
+        if not plan.has_section(channel):
+            if plan.uses(channel):
                 errors.append(
                     f"SendOptions.{key}: required when {channel} is chosen; "
                     "set at least one of IsXml, IsPdf, IsExcel"
                 )
             continue
-        for flag, fmt, field in (("IsPdf", "PDF", pdf_field), ("IsExcel", "Excel", excel_field)):
-            name = getattr(sub, field)
-            if name:
-                actual = ref.templates.get(name)
+        named = {choice.format: choice for choice in plan.templates_named(channel)}
+        for fmt, field in TEMPLATE_FIELDS[channel].items():
+            path = f"SendOptions.{key}.{field}"
+            if fmt in named:
+                name = named[fmt].template
+                actual = ref.templates.get(name or "")
                 if actual is None:
-                    errors.append(f"SendOptions.{key}.{field}: template '{name}' does not exist")
+                    errors.append(f"{path}: template '{name}' does not exist")
                 elif actual != fmt:
-                    errors.append(
-                        f"SendOptions.{key}.{field}: template '{name}' is {actual}, not {fmt}"
-                    )
-            elif getattr(sub, flag) and channel in channels:
-                errors.append(f"SendOptions.{key}.{field}: required when {flag} is true")
-        if channel in channels and not any(getattr(sub, flag) for flag, _ in FORMAT_FLAGS):
+                    errors.append(f"{path}: template '{name}' is {actual}, not {fmt}")
+            elif plan.uses(channel) and plan.chooses(channel, fmt):
+                errors.append(f"{path}: required when {FORMAT_FLAGS[fmt]} is true")
+        if plan.uses(channel) and not plan.documents_of(channel):
             errors.append(
                 f"SendOptions.{key}: {channel} is chosen; set at least one of "
                 "IsXml, IsPdf, IsExcel"
@@ -163,9 +176,9 @@ def initial_effects(
     if status in (st.ACTIVE, st.CANCELLED):
         txs += [TransactionPlan("Purchase", line_id, qty) for line_id, qty in line_quantities]
         if has_channels:
-            dispatches.append(DispatchPlan("purchase", 1, None))
+            dispatches.append(DispatchPlan(DispatchKind.PURCHASE, 1, None))
     if status == st.CANCELLED:
         txs += [TransactionPlan("Cancel", line_id, qty) for line_id, qty in line_quantities]
         if has_channels:
-            dispatches.append(DispatchPlan("cancellation", 2, 1))
+            dispatches.append(DispatchPlan(DispatchKind.CANCELLATION, 2, 1))
     return txs, dispatches

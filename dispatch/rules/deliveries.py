@@ -1,18 +1,21 @@
-"""How a dispatch job expands into deliveries: one row per document and target.
+"""How a dispatch expands into deliveries: one row per document and target.
 
 Email: one message per dispatch, one row per attached document, all sharing the
 Message-ID (``group_key``). FTP: one row per file. B2B: one row per order line (the protocol
-has no cancellation, so those rows are born ``Unsupported``).
+has no cancellation, so those rows are born ``Unsupported``). Which channels and documents
+come from the order's :class:`SendPlan`; a channel the vendor lacks gets no rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dispatch.rules.send_options import SendPlan
 from dispatch.rules.types import DispatchPlan, LineState, VendorRef
+from dispatch.vocabulary import Channel, DeliveryStatus, DispatchKind, DocumentFormat
 
-EXTENSIONS = {"XML": "xml", "PDF": "pdf", "Excel": "xlsx"}
 B2B_NO_CANCEL = (
     "the vendor's B2B API (ExternalPurchaseOrders) has no cancellation; "
     "tell the vendor through another channel"
@@ -22,8 +25,10 @@ B2B_NO_DECREASE = "the vendor's B2B API cannot reduce a submitted quantity"
 
 @dataclass(frozen=True)
 class DeliveryPlan:
-    channel: str  # B2B | FTP | Email
-    format: str | None
+    """One delivery row as decided, idempotency key included (written before any send)."""
+
+    channel: Channel
+    format: DocumentFormat | None
     template_name: str | None
     document_name: str | None
     order_item_id: str | None
@@ -31,23 +36,22 @@ class DeliveryPlan:
     target: str
     idempotency_key: str
     group_key: str | None
-    status: str  # Pending | Unsupported
+    status: DeliveryStatus  # PENDING, or UNSUPPORTED when the channel cannot carry it
     error: str | None = None
 
 
-def document_name(order_id: str, kind: str, number: int, fmt: str) -> str:
-    return f"{order_id}_{kind}_{number}.{EXTENSIONS[fmt]}"
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A decided dispatch with its delivery rows: what the store writes to the outbox."""
+
+    vendor_id: str  # "" when the vendor is gone from the reference data (then no rows)
+    dispatch: DispatchPlan
+    deliveries: tuple[DeliveryPlan, ...]
+    resend_of_job_id: int | None = None
 
 
-def _formats(options: dict[str, Any], pdf_key: str, excel_key: str) -> list[tuple[str, str | None]]:
-    chosen: list[tuple[str, str | None]] = []
-    if options.get("IsXml"):
-        chosen.append(("XML", None))
-    if options.get("IsPdf"):
-        chosen.append(("PDF", options.get(pdf_key)))
-    if options.get("IsExcel"):
-        chosen.append(("Excel", options.get(excel_key)))
-    return chosen
+def document_name(order_id: str, kind: str, number: int, fmt: DocumentFormat) -> str:
+    return f"{order_id}_{kind}_{number}.{fmt.extension}"
 
 
 def email_target(email: dict[str, Any]) -> str:
@@ -60,64 +64,81 @@ def email_target(email: dict[str, Any]) -> str:
 def expand(
     *,
     order_id: str,
-    send_options: dict[str, Any] | None,
+    send_plan: SendPlan,
     vendor: VendorRef,
-    lines: list[LineState],
-    plan: DispatchPlan,
+    lines: Sequence[LineState],
+    dispatch: DispatchPlan,
     token: str,
 ) -> list[DeliveryPlan]:
     """Deliveries of one dispatch. ``token`` (random, stored) makes keys unique per dispatch."""
-    options = send_options or {}
-    channel = options.get("Channel") or {}
     rows: list[DeliveryPlan] = []
-    kind, n = plan.kind, plan.number
-    if channel.get("IsB2B") and vendor.b2b:
+    kind, n = dispatch.kind, dispatch.number
+    if send_plan.uses(Channel.B2B) and vendor.b2b:
         url = vendor.b2b["url"].rstrip("/") + "/api/external/purchaseorders/submit"
-        rows += _b2b_rows(order_id, lines, plan, url, token)
-    if channel.get("IsFtp") and vendor.ftp:
+        rows += _b2b_rows(order_id, lines, dispatch, url, token)
+    if send_plan.uses(Channel.FTP) and vendor.ftp:
         base = vendor.ftp["url"].rstrip("/")
-        ftp_formats = _formats(options.get("FTP") or {}, "PdfTemplateName", "ExcelTemplateName")
-        for fmt, template in ftp_formats:
-            name = document_name(order_id, kind, n, fmt)
-            rows.append(
-                DeliveryPlan("FTP", fmt, template, name, None, None, f"{base}/{name}",
-                             f"ftp:{token}:{name}", None, "Pending")
-            )
-    if channel.get("IsEmail") and vendor.email:
+        for doc in send_plan.documents_of(Channel.FTP):
+            name = document_name(order_id, kind, n, doc.format)
+            rows.append(DeliveryPlan(
+                Channel.FTP, doc.format, doc.template, name, None, None, f"{base}/{name}",
+                f"ftp:{token}:{name}", None, DeliveryStatus.PENDING))
+    if send_plan.uses(Channel.EMAIL) and vendor.email:
         message_id = f"<{order_id}.{kind}.{n}.{token}@dispatch>"
         target = email_target(vendor.email)
-        for fmt, template in _formats(options.get("Email") or {}, "PdfTemplate", "ExcelTemplate"):
-            name = document_name(order_id, kind, n, fmt)
-            rows.append(
-                DeliveryPlan("Email", fmt, template, name, None, None, target,
-                             f"{message_id}#{fmt}", message_id, "Pending")
-            )
+        for doc in send_plan.documents_of(Channel.EMAIL):
+            name = document_name(order_id, kind, n, doc.format)
+            rows.append(DeliveryPlan(
+                Channel.EMAIL, doc.format, doc.template, name, None, None, target,
+                f"{message_id}#{doc.format}", message_id, DeliveryStatus.PENDING))
     return rows
 
 
-def _b2b_rows(order_id, lines, plan, url, token) -> list[DeliveryPlan]:  # type: ignore[no-untyped-def]
-    rows = []
+def outbox_entries(
+    *,
+    order_id: str,
+    send_plan: SendPlan,
+    vendor: VendorRef | None,
+    lines: Sequence[LineState],
+    dispatches: Sequence[DispatchPlan],
+    new_token: Callable[[], str],
+) -> list[OutboxEntry]:
+    """Each dispatch a request decided, expanded (``new_token`` gives one token per dispatch)."""
+    return [OutboxEntry(vendor.id if vendor else "", plan, tuple(
+        expand(order_id=order_id, send_plan=send_plan, vendor=vendor, lines=lines,
+               dispatch=plan, token=new_token()) if vendor else ()))
+        for plan in dispatches]
+
+
+def _quantity_changes(dispatch: DispatchPlan) -> dict[str, int]:
+    """Line id -> increase of TotalQuantity, for every line a change dispatch touches."""
     increases: dict[str, int] = {}
-    if plan.kind == "change":
-        for change in plan.changes or []:
-            if change["Field"] == "TotalQuantity":
-                increases[change["PurchaseOrderItemId"]] = change["New"] - change["Old"]
-            elif change["Field"] == "CancelledQuantity":
-                increases.setdefault(change["PurchaseOrderItemId"], 0)
+    for change in dispatch.changes or []:
+        if change["Field"] == "TotalQuantity":
+            increases[change["PurchaseOrderItemId"]] = change["New"] - change["Old"]
+        elif change["Field"] == "CancelledQuantity":
+            increases.setdefault(change["PurchaseOrderItemId"], 0)
+    return increases
+
+
+def _b2b_rows(order_id: str, lines: Sequence[LineState], dispatch: DispatchPlan, url: str,
+              token: str) -> list[DeliveryPlan]:
+    rows = []
+    increases = _quantity_changes(dispatch) if dispatch.kind == DispatchKind.CHANGE else {}
     for line in lines:
-        key = f"{order_id}-{plan.number}-{line.id}-{token}"
-        status, error, quantity = "Pending", None, line.total - line.cancelled
-        if plan.kind == "cancellation":
-            status, error, quantity = "Unsupported", B2B_NO_CANCEL, line.outstanding
-        elif plan.kind == "change":
+        key = f"{order_id}-{dispatch.number}-{line.id}-{token}"
+        status, error = DeliveryStatus.PENDING, None
+        quantity = line.total - line.cancelled
+        if dispatch.kind == DispatchKind.CANCELLATION:
+            status, error, quantity = DeliveryStatus.UNSUPPORTED, B2B_NO_CANCEL, line.outstanding
+        elif dispatch.kind == DispatchKind.CHANGE:
             if line.id not in increases:
                 continue
             quantity = increases[line.id]
             if quantity <= 0:
-                status, error = "Unsupported", B2B_NO_DECREASE
+                status, error = DeliveryStatus.UNSUPPORTED, B2B_NO_DECREASE
         elif quantity <= 0:
             continue
-        rows.append(
-            DeliveryPlan("B2B", None, None, None, line.id, quantity, url, key, None, status, error)
-        )
+        rows.append(DeliveryPlan(Channel.B2B, None, None, None, line.id, quantity, url, key,
+                                 None, status, error))
     return rows

@@ -40,10 +40,16 @@ class DocumentChoice:
 @dataclass(frozen=True)
 class SendPlan:
     """The channels switched on (in the order B2B, FTP, Email) and each file channel's
-    documents (in the order XML, PDF, Excel)."""
+    documents (in the order XML, PDF, Excel).
+
+    ``sections`` and ``named`` keep what Create validation reports on: which file channel
+    sections SendOptions gives at all, and every template it names (chosen or not).
+    """
 
     channels: tuple[Channel, ...] = ()
     documents: Mapping[Channel, tuple[DocumentChoice, ...]] | None = None
+    sections: frozenset[Channel] = frozenset()
+    named: Mapping[Channel, tuple[DocumentChoice, ...]] | None = None
 
     def uses(self, channel: Channel) -> bool:
         return channel in self.channels
@@ -51,15 +57,27 @@ class SendPlan:
     def documents_of(self, channel: Channel) -> tuple[DocumentChoice, ...]:
         return tuple((self.documents or {}).get(channel, ()))
 
+    def chooses(self, channel: Channel, format: DocumentFormat) -> bool:
+        """Whether ``channel``'s section switches ``format`` on (the channel may be off)."""
+        return any(choice.format is format for choice in self.documents_of(channel))
+
+    def has_section(self, channel: Channel) -> bool:
+        return channel in self.sections
+
+    def templates_named(self, channel: Channel) -> tuple[DocumentChoice, ...]:
+        """Every template ``channel``'s section names, whether its format is chosen or not."""
+        return tuple((self.named or {}).get(channel, ()))
+
     def only(self, channel: Channel) -> SendPlan:
         """The same plan restricted to one channel (``dispatch resend --channel``)."""
         return replace(self, channels=tuple(c for c in self.channels if c is channel))
 
     def template_for(self, format: DocumentFormat) -> str | None:
-        """The template the order names for ``format`` (FTP's first, then Email's)."""
-        for channel in (Channel.FTP, Channel.EMAIL):
-            for choice in self.documents_of(channel):
-                if choice.format is format and choice.template:
+        """The template the order names for ``format`` (Email's first, then FTP's; named
+        counts, chosen or not: what ``dispatch render`` previews by default)."""
+        for channel in (Channel.EMAIL, Channel.FTP):
+            for choice in self.templates_named(channel):
+                if choice.format is format:
                     return choice.template
         return None
 
@@ -73,6 +91,7 @@ def parse_send_options(options: Mapping[str, Any] | None) -> SendPlan:
     flags = options.get("Channel") or {}
     channels = tuple(c for c, flag in CHANNEL_FLAGS.items() if flags.get(flag))
     documents: dict[Channel, tuple[DocumentChoice, ...]] = {}
+    named: dict[Channel, tuple[DocumentChoice, ...]] = {}
     for channel, section_key in SECTIONS.items():
         section = options.get(section_key) or {}
         chosen = []
@@ -84,5 +103,8 @@ def parse_send_options(options: Mapping[str, Any] | None) -> SendPlan:
                 fmt, section.get(field) if field else None,
                 f"SendOptions.{section_key}.{field}" if field else None))
         documents[channel] = tuple(chosen)
-    return SendPlan(channels, documents)
-
+        named[channel] = tuple(
+            DocumentChoice(fmt, section[field], f"SendOptions.{section_key}.{field}")
+            for fmt, field in TEMPLATE_FIELDS[channel].items() if section.get(field))
+    sections = frozenset(c for c, key in SECTIONS.items() if options.get(key) is not None)
+    return SendPlan(channels, documents, sections, named)

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from dispatch.rules.send_options import SendPlan, parse_send_options
+from dispatch.vocabulary import DispatchKind
+
 
 @dataclass(frozen=True)
 class VendorRef:
@@ -62,6 +65,8 @@ class LineState:
 
 @dataclass
 class OrderState:
+    """An order as the rules read it; ``plan`` is its stored SendOptions, parsed once."""
+
     id: str
     vendor_id: str
     stock_name: str
@@ -70,6 +75,10 @@ class OrderState:
     send_options: dict[str, Any] | None
     dispatch_count: int
     lines: list[LineState]
+    plan: SendPlan = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.plan = parse_send_options(self.send_options)
 
 
 @dataclass(frozen=True)
@@ -81,14 +90,28 @@ class TransactionPlan:
 
 @dataclass(frozen=True)
 class DispatchPlan:
-    kind: str  # purchase | change | cancellation
+    """A dispatch decided by a rule: its kind, its number on the order, what it replaces."""
+
+    kind: DispatchKind
     number: int
     replaces_number: int | None
     changes: list[dict[str, Any]] | None = None
 
 
+@dataclass(frozen=True)
+class DispatchRecord:
+    """A dispatch already stored (its job), as resend and preview read it."""
+
+    job_id: int
+    number: int
+    kind: DispatchKind
+    replaces_number: int | None
+    changes: list[dict[str, Any]] | None
+    created_at: dt.datetime
+
+
 @dataclass
-class Outcome:
+class Decision:
     """What one request does: errors (then nothing is applied) or its effects."""
 
     order_errors: list[str] = field(default_factory=list)

@@ -7,13 +7,15 @@ from typing import Any
 from dispatch.erp.schemas import QuantityItem, UpdateOrderRequest, UpdateQuantityRequest
 from dispatch.rules import status as st
 from dispatch.rules.types import (
+    Decision,
     DispatchPlan,
     LineState,
     OrderState,
-    Outcome,
     RefSnapshot,
     TransactionPlan,
+    VendorRef,
 )
+from dispatch.vocabulary import DispatchKind
 
 # request field -> LineState attribute / column name
 QUANTITY_COLUMNS = {
@@ -32,8 +34,9 @@ ORDER_COLUMNS = {
 }
 
 
-def missing_order(order_id: str | None) -> Outcome:
-    out = Outcome()
+def missing_order(order_id: str | None) -> Decision:
+    """The refusal of an update naming no order, or one that does not exist."""
+    out = Decision()
     if not order_id:
         out.order_errors.append("OrderId: required; give the Id returned by Create")
     else:
@@ -41,7 +44,9 @@ def missing_order(order_id: str | None) -> Outcome:
     return out
 
 
-def _resolve_line(order: OrderState, entry: QuantityItem, path: str, out: Outcome, index: int):  # type: ignore[no-untyped-def]
+def _resolve_line(order: OrderState, entry: QuantityItem, path: str, out: Decision,
+                  index: int) -> LineState | None:
+    """The line ``entry`` refers to (by Id, or by ItemId and DeviceId), else an error."""
     if entry.Id:
         if entry.ItemId or entry.DeviceId:
             out.line_error(
@@ -93,9 +98,9 @@ def _resolve_line(order: OrderState, entry: QuantityItem, path: str, out: Outcom
 
 def update_quantity(
     order: OrderState, req: UpdateQuantityRequest, ref: RefSnapshot
-) -> Outcome:
+) -> Decision:
     """Apply UpdateQuantity to ``order`` (not mutated); errors name field paths."""
-    out = Outcome()
+    out = Decision()
     entries = req.PurchaseOrderItems or []
     if not entries:
         out.order_errors.append("PurchaseOrderItems: at least one line to update is required")
@@ -141,7 +146,10 @@ def _copy(line: LineState) -> LineState:
     return LineState(**line.__dict__)
 
 
-def _check_quantities(order, old, new, vendor, ref, path, index, out) -> None:  # type: ignore[no-untyped-def]
+def _check_quantities(order: OrderState, old: LineState, new: LineState,
+                      vendor: VendorRef | None, ref: RefSnapshot, path: str, index: int,
+                      out: Decision) -> None:
+    """Total, Received and Cancelled of one line after the update, against SPEC's rules."""
     if new.total != old.total:
         if new.total <= 0:
             out.line_error(index, f"{path}.TotalQuantity: must be > 0 (use CancelledQuantity)")
@@ -179,7 +187,7 @@ def _check_quantities(order, old, new, vendor, ref, path, index, out) -> None:  
 
 
 def _quantity_effects(
-    order: OrderState, new_lines: dict[str, LineState], vendor: Any, out: Outcome
+    order: OrderState, new_lines: dict[str, LineState], vendor: VendorRef | None, out: Decision
 ) -> None:
     changes: list[dict[str, Any]] = []
     for old in order.lines:
@@ -208,14 +216,15 @@ def _quantity_effects(
         return
     if changes and vendor is not None and vendor.send_changes:
         n = order.dispatch_count + 1
-        out.dispatches.append(DispatchPlan("change", n, n - 1 if n > 1 else None, changes))
+        out.dispatches.append(
+            DispatchPlan(DispatchKind.CHANGE, n, n - 1 if n > 1 else None, changes))
     if all(line.outstanding == 0 for line in new_lines.values()):
         out.order_changes["status"] = st.CLOSED
 
 
-def update_order(order: OrderState, req: UpdateOrderRequest) -> Outcome:
+def update_order(order: OrderState, req: UpdateOrderRequest) -> Decision:
     """Apply UpdateOrder to ``order`` (not mutated); errors name fields."""
-    out = Outcome()
+    out = Decision()
     for field, column in ORDER_COLUMNS.items():
         value = getattr(req, field)
         if value is None:
@@ -236,7 +245,7 @@ def update_order(order: OrderState, req: UpdateOrderRequest) -> Outcome:
         return out
     target = out.order_changes.get("status")
     n = order.dispatch_count
-    has_channels = bool(_channels(order.send_options))
+    has_channels = bool(order.plan.channels)
     if target == st.ACTIVE:
         out.transactions += [
             TransactionPlan("Purchase", line.id, line.total)
@@ -244,7 +253,7 @@ def update_order(order: OrderState, req: UpdateOrderRequest) -> Outcome:
             if line.total > 0
         ]
         if has_channels:
-            out.dispatches.append(DispatchPlan("purchase", n + 1, n or None))
+            out.dispatches.append(DispatchPlan(DispatchKind.PURCHASE, n + 1, n or None))
     elif target == st.CANCELLED and order.status == st.ACTIVE:
         out.transactions += [
             TransactionPlan("Cancel", line.id, line.outstanding)
@@ -252,11 +261,6 @@ def update_order(order: OrderState, req: UpdateOrderRequest) -> Outcome:
             if line.outstanding > 0
         ]
         if has_channels:
-            out.dispatches.append(DispatchPlan("cancellation", n + 1, n or None))
+            out.dispatches.append(DispatchPlan(DispatchKind.CANCELLATION, n + 1, n or None))
     return out
 
-
-def _channels(send_options: dict[str, Any] | None) -> list[str]:
-    channel = (send_options or {}).get("Channel") or {}
-    return [name for name, key in (("B2B", "IsB2B"), ("FTP", "IsFtp"), ("Email", "IsEmail"))
-            if channel.get(key)]

@@ -16,9 +16,6 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, exists, func, or_, select, update
 
-from dispatch.rules.types import DispatchPlan, LineState
-from dispatch.store.orders import LINES, ORDERS, add_dispatch
-from dispatch.store.reference import read_snapshot
 from dispatch.store.tables import DELIVERIES, JOBS
 
 TERMINAL = ("Delivered", "Unsupported")
@@ -188,42 +185,3 @@ def deliveries_of_jobs(conn: Connection, *, job_ids: list[int]) -> list[Any]:
         .join(JOBS, JOBS.c.id == DELIVERIES.c.job_id)
         .where(DELIVERIES.c.job_id.in_(job_ids)).order_by(DELIVERIES.c.id)))
 
-
-def create_resend(conn: Connection, *, order_id: str, kind: str | None, channel: str | None,
-                  now: dt.datetime) -> tuple[int, int, int]:
-    """A new dispatch repeating the latest one of ``kind`` (any kind when None), linked to
-    it, restricted to ``channel`` when given. Returns (job id, number, repeated number).
-
-    Raises LookupError naming what is missing.
-    """
-    order = conn.execute(select(ORDERS).where(ORDERS.c.id == order_id)
-                         .with_for_update()).first()
-    if order is None:
-        raise LookupError(f"ORDER_ID: no purchase order '{order_id}'")
-    stmt = select(JOBS).where(JOBS.c.order_id == order_id)
-    if kind:
-        stmt = stmt.where(JOBS.c.kind == kind)
-    original = conn.execute(stmt.order_by(JOBS.c.number.desc()).limit(1)).first()
-    if original is None:
-        raise LookupError(f"--kind: order '{order_id}' has no {kind or ''} dispatch to resend"
-                          .replace("  ", " "))
-    options = dict(order.send_options or {})
-    if channel:
-        flag = {"B2B": "IsB2B", "FTP": "IsFtp", "Email": "IsEmail"}[channel]
-        chosen = (options.get("Channel") or {}).get(flag)
-        if not chosen:
-            raise LookupError(f"--channel: order '{order_id}' is not sent by {channel}")
-        options["Channel"] = {flag: True}
-    lines = [LineState(r.id, r.position, r.item_id, r.device_id, r.custom_item_id,
-                       r.total_quantity, r.received_quantity, r.cancelled_quantity,
-                       r.expected_date)
-             for r in conn.execute(select(LINES).where(LINES.c.order_id == order_id)
-                                   .order_by(LINES.c.position))]
-    vendor = read_snapshot(conn).vendors.get(order.vendor_id)
-    number = order.dispatch_count + 1
-    plan = DispatchPlan(original.kind, number, original.number, original.changes)
-    job_id = add_dispatch(conn, order_id=order_id, vendor=vendor, send_options=options,
-                          lines=lines, plan=plan, request_guid=None, now=now,
-                          resend_of_job_id=original.id)
-    conn.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(dispatch_count=number))
-    return job_id, number, original.number

@@ -1,24 +1,20 @@
-"""Orders, lines, transactions and the outbox: reads and the writes of one request."""
+"""Orders, lines, transactions and the outbox: reads, and the writes of what rules decided."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from dispatch.rules import deliveries as expansion
-from dispatch.rules.types import (
-    DispatchPlan,
-    LineState,
-    OrderState,
-    TransactionPlan,
-    VendorRef,
-)
+from dispatch.rules.deliveries import OutboxEntry
+from dispatch.rules.types import DispatchRecord, LineState, OrderState, TransactionPlan
 from dispatch.store.tables import COUNTERS, DELIVERIES, JOBS, LINES, ORDERS
 from dispatch.store.tables import TRANSACTIONS as TXS
+from dispatch.vocabulary import DeliveryStatus, DispatchKind, JobStatus
 
 # Built once: these run for every executed request.
 _ALLOCATE = (update(COUNTERS).where(COUNTERS.c.name == bindparam("b_name"))
@@ -26,6 +22,8 @@ _ALLOCATE = (update(COUNTERS).where(COUNTERS.c.name == bindparam("b_name"))
 _INSERT_ORDER = ORDERS.insert()
 _INSERT_LINES = LINES.insert()
 _INSERT_TXS = TXS.insert()
+_INSERT_JOB = JOBS.insert().returning(JOBS.c.id)
+_INSERT_DELIVERIES = DELIVERIES.insert()
 
 
 def allocate(conn: Connection, *, name: str, count: int) -> range:
@@ -34,8 +32,16 @@ def allocate(conn: Connection, *, name: str, count: int) -> range:
     return range(last - count + 1, last + 1)
 
 
-def load_order_state(conn: Connection, *, order_id: str) -> OrderState | None:
-    row = conn.execute(select(ORDERS).where(ORDERS.c.id == order_id)).first()
+def new_token() -> str:
+    """The random part of one dispatch's idempotency keys (stored with its deliveries)."""
+    return uuid.uuid4().hex[:12]
+
+
+def load_order_state(conn: Connection, *, order_id: str, lock: bool = False
+                     ) -> OrderState | None:
+    """The order and its lines as the rules read them (``lock``: the order FOR UPDATE)."""
+    stmt = select(ORDERS).where(ORDERS.c.id == order_id)
+    row = conn.execute(stmt.with_for_update() if lock else stmt).first()
     if row is None:
         return None
     lines = [
@@ -48,6 +54,25 @@ def load_order_state(conn: Connection, *, order_id: str) -> OrderState | None:
                       row.send_options, row.dispatch_count, lines)
 
 
+def _record(row: Any) -> DispatchRecord:
+    return DispatchRecord(int(row.id), row.number, DispatchKind(row.kind), row.replaces_number,
+                          row.changes, row.created_at)
+
+
+def dispatches_of(conn: Connection, *, order_id: str) -> list[DispatchRecord]:
+    """Every dispatch of the order, by number (what a resend chooses from)."""
+    return [_record(r) for r in conn.execute(
+        select(JOBS).where(JOBS.c.order_id == order_id).order_by(JOBS.c.number))]
+
+
+def latest_dispatch(conn: Connection, *, order_id: str,
+                    kind: DispatchKind) -> DispatchRecord | None:
+    """The order's dispatch of ``kind`` with the highest number (None: there is none)."""
+    row = conn.execute(select(JOBS).where(JOBS.c.order_id == order_id, JOBS.c.kind == kind)
+                       .order_by(JOBS.c.number.desc()).limit(1)).first()
+    return None if row is None else _record(row)
+
+
 def insert_order(conn: Connection, *, order: dict[str, Any], lines: list[dict[str, Any]]) -> None:
     conn.execute(_INSERT_ORDER, [order])
     conn.execute(_INSERT_LINES, lines)
@@ -57,15 +82,12 @@ def write_effects(
     conn: Connection,
     *,
     order_id: str,
-    vendor: VendorRef | None,
-    send_options: dict[str, Any] | None,
-    lines_after: list[LineState],
-    transactions: list[TransactionPlan],
-    dispatches: list[DispatchPlan],
+    transactions: Sequence[TransactionPlan],
+    entries: Sequence[OutboxEntry],
     request_guid: str,
     now: dt.datetime,
 ) -> list[int]:
-    """Transactions, dispatch jobs and their deliveries; returns the new job ids.
+    """A request's transactions, and its dispatches with their deliveries; returns job ids.
 
     Runs inside the request's transaction: the outbox row commits with the state change.
     """
@@ -74,54 +96,54 @@ def write_effects(
             {"order_id": order_id, "order_item_id": t.line_id, "kind": t.kind,
              "quantity": t.quantity, "at": now, "request_guid": request_guid}
             for t in transactions])
-    job_ids: list[int] = []
-    for plan in dispatches:
-        job_ids.append(add_dispatch(conn, order_id=order_id, vendor=vendor,
-                                    send_options=send_options, lines=lines_after, plan=plan,
-                                    request_guid=request_guid, now=now))
-    if dispatches:
-        conn.execute(update(ORDERS).where(ORDERS.c.id == order_id)
-                     .values(dispatch_count=max(p.number for p in dispatches)))
-    return job_ids
+    return write_dispatches(conn, order_id=order_id, entries=entries,
+                            request_guid=request_guid, now=now)
 
 
-def add_dispatch(
+def write_dispatches(
     conn: Connection,
     *,
     order_id: str,
-    vendor: VendorRef | None,
-    send_options: dict[str, Any] | None,
-    lines: list[LineState],
-    plan: DispatchPlan,
+    entries: Sequence[OutboxEntry],
     request_guid: str | None,
     now: dt.datetime,
-    resend_of_job_id: int | None = None,
-) -> int:
-    """One outbox row and its deliveries (each with its idempotency key, before any send)."""
-    job_id = conn.execute(JOBS.insert().returning(JOBS.c.id), [{
-        "order_id": order_id, "vendor_id": vendor.id if vendor else "", "number": plan.number,
+) -> list[int]:
+    """Outbox rows with their deliveries; the order's dispatch count follows. Returns job ids."""
+    job_ids = [add_dispatch(conn, order_id=order_id, entry=entry, request_guid=request_guid,
+                            now=now) for entry in entries]
+    if entries:
+        conn.execute(update(ORDERS).where(ORDERS.c.id == order_id)
+                     .values(dispatch_count=max(e.dispatch.number for e in entries)))
+    return job_ids
+
+
+def add_dispatch(conn: Connection, *, order_id: str, entry: OutboxEntry,
+                 request_guid: str | None, now: dt.datetime) -> int:
+    """One outbox row and its deliveries (each with its idempotency key, before any send).
+
+    A dispatch with nothing to send (no rows, or only Unsupported ones) is done at once.
+    """
+    plan, rows = entry.dispatch, entry.deliveries
+    pending = any(r.status == DeliveryStatus.PENDING for r in rows)
+    job_id = int(conn.execute(_INSERT_JOB, [{
+        "order_id": order_id, "vendor_id": entry.vendor_id, "number": plan.number,
         "kind": plan.kind, "replaces_number": plan.replaces_number, "changes": plan.changes,
-        "status": "pending", "request_guid": request_guid, "created_at": now,
-        "next_attempt_at": now, "resend_of_job_id": resend_of_job_id,
-    }]).scalar_one()
-    if vendor is None:
-        return int(job_id)
-    rows = expansion.expand(order_id=order_id, send_options=send_options, vendor=vendor,
-                            lines=lines, plan=plan, token=uuid.uuid4().hex[:12])
+        "status": JobStatus.PENDING if pending else JobStatus.DONE,
+        "request_guid": request_guid, "created_at": now,
+        "next_attempt_at": now if pending else None, "finished_at": None if pending else now,
+        "resend_of_job_id": entry.resend_of_job_id,
+    }]).scalar_one())
     if rows:
-        conn.execute(DELIVERIES.insert(), [{
+        conn.execute(_INSERT_DELIVERIES, [{
             "job_id": job_id, "order_id": order_id, "kind": plan.kind, "channel": r.channel,
             "format": r.format, "template_name": r.template_name,
             "order_item_id": r.order_item_id, "quantity": r.quantity,
             "document_name": r.document_name, "target": r.target,
             "idempotency_key": r.idempotency_key, "group_key": r.group_key,
             "status": r.status, "error": r.error, "created_at": now,
-            "next_attempt_at": now if r.status == "Pending" else None,
+            "next_attempt_at": now if r.status == DeliveryStatus.PENDING else None,
         } for r in rows])
-    if not any(r.status == "Pending" for r in rows):
-        conn.execute(update(JOBS).where(JOBS.c.id == job_id)
-                     .values(status="done", finished_at=now, next_attempt_at=None))
-    return int(job_id)
+    return job_id
 
 
 def update_lines(conn: Connection, *, changes: dict[str, dict[str, Any]]) -> None:

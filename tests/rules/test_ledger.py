@@ -10,11 +10,11 @@ from dispatch.rules import status as st
 from dispatch.rules.create import initial_effects
 from dispatch.rules.ledger import ledger_violations
 from dispatch.rules.types import (
+    Decision,
     ItemRef,
     ItemVendorRef,
     LineState,
     OrderState,
-    Outcome,
     RefSnapshot,
     VendorRef,
 )
@@ -31,7 +31,7 @@ def _ref(overstock: bool) -> RefSnapshot:
     )
 
 
-def _apply(order: OrderState, out: Outcome, ledger: list[tuple[str, str, int]]) -> OrderState:
+def _apply(order: OrderState, out: Decision, ledger: list[tuple[str, str, int]]) -> OrderState:
     for line in order.lines:
         for column, value in out.line_changes.get(line.id, {}).items():
             setattr(line, COLUMN_TO_ATTR[column], value)
