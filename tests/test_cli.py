@@ -55,11 +55,9 @@ def test_render_errors_name_the_argument(env: Env) -> None:  # noqa: F811
 
 
 def test_deliveries_and_resend(env: Env) -> None:  # noqa: F811
-    import asyncio
-
     order_id = env.order(all_channels_order())
     env.world.b2b.fail_next(400, times=2)
-    asyncio.run(env.dispatcher().run_pending())
+    env.run_due()
     failed = _run(env, "deliveries", "--status", "Failed", "--json")
     assert failed.returncode == 0, failed.stderr
     rows = json.loads(failed.stdout)
@@ -69,7 +67,7 @@ def test_deliveries_and_resend(env: Env) -> None:  # noqa: F811
     resent = _run(env, "resend", order_id, "--channel", "B2B")
     assert resent.returncode == 0, resent.stderr
     assert "dispatch #1 created as dispatch #2" in resent.stdout
-    asyncio.run(env.dispatcher().run_pending())
+    env.run_due()
     detail = env.api.order(order_id)
     second = [d for d in detail["Deliveries"] if d["DispatchNumber"] == 2]
     assert {d["Channel"] for d in second} == {"B2B"} and len(second) == 2
@@ -77,6 +75,12 @@ def test_deliveries_and_resend(env: Env) -> None:  # noqa: F811
     assert len(env.world.smtp.messages) == 1  # the email was not repeated
     bad = _run(env, "resend", order_id, "--channel", "FTP", "--kind", "change")
     assert bad.returncode == 2 and "--kind" in bad.stderr
+    b2b_only = env.order(all_channels_order(SendOptions={"Channel": {"IsB2B": True}}))
+    other = _run(env, "resend", b2b_only, "--channel", "Email")
+    assert other.returncode == 2
+    assert f"--channel: order '{b2b_only}' is not sent by Email" in other.stderr
+    missing = _run(env, "resend", "PurchaseOrder999")
+    assert missing.returncode == 2 and "ORDER_ID: no purchase order" in missing.stderr
 
 
 @pytest.mark.slow
