@@ -11,6 +11,7 @@ from pydantic import AfterValidator, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from dispatch.api.error_answers import error_response, shape_error_response
+from dispatch.api.order_detail import order_detail
 from dispatch.erp import queue as erp_requests
 from dispatch.erp.schemas import (
     REQUEST_MODELS,
@@ -21,8 +22,8 @@ from dispatch.erp.schemas import (
     no_nul,
 )
 from dispatch.store import erp_requests as request_store
-from dispatch.store import orders as order_store
 from dispatch.store.engine import reading
+from dispatch.store.order_reads import read_order
 
 router = APIRouter(prefix="/ERP/PurchaseOrder", tags=["PurchaseOrder"])
 
@@ -113,15 +114,16 @@ async def get_request_result(
     requestGuid: Annotated[str, Query(max_length=64), AfterValidator(no_nul)],  # noqa: N803
 ) -> Response:
     with reading(request.app.state.engine) as conn:
-        row = request_store.find_request(conn, guid=requestGuid)
-    if row is None:
+        stored = request_store.find_request(conn, guid=requestGuid)
+    if stored is None:
         return error_response(404, f"requestGuid: no request with GUID '{requestGuid}'")
-    if row.status in ("Completed", "Failed"):
-        return JSONResponse({"Message": row.message, "Status": row.status, **row.result})
-    status = request.app.state.executor.live_status(row.guid) or row.status
+    if stored.status in ("Completed", "Failed"):
+        return JSONResponse({"Message": stored.message, "Status": stored.status,
+                             **(stored.result or {})})
+    status = request.app.state.executor.live_status(stored.guid) or stored.status
     return JSONResponse({
         "Message": PENDING_MESSAGE.get(status, status), "Status": status,
-        "PurchaseOrder": {"Id": row.order_id, "Status": "None", "Errors": [],
+        "PurchaseOrder": {"Id": stored.order_id, "Status": "None", "Errors": [],
                           "PurchaseOrderItems": []}})
 
 
@@ -132,7 +134,7 @@ def get_order(
     orderId: Annotated[str, Query(max_length=50), AfterValidator(no_nul)],  # noqa: N803
 ) -> Response:
     with reading(request.app.state.engine) as conn:
-        detail = order_store.order_detail(conn, order_id=orderId)
-    if detail is None:
+        record = read_order(conn, order_id=orderId)
+    if record is None:
         return error_response(404, f"orderId: no purchase order '{orderId}'")
-    return JSONResponse(detail)
+    return JSONResponse(order_detail(record))

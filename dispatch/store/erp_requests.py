@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dispatch.models import utcnow
 from dispatch.store.engine import reading, transaction
 from dispatch.store.tables import REQUESTS
-
-# Hot statements are built once: building them per call was half the executor's CPU
-# (bench/RESULTS.md, API section).
-_INSERT = REQUESTS.insert()
-_FETCH_COLUMNS = (REQUESTS.c.seq, REQUESTS.c.guid, REQUESTS.c.kind, REQUESTS.c.order_id,
-                  REQUESTS.c.body)
-_FETCH: dict[int, Any] = {}
-_FINISH = update(REQUESTS).where(REQUESTS.c.seq == bindparam("b_seq")).values(
-    status=bindparam("b_status"), message=bindparam("b_message"), result=bindparam("b_result"),
-    order_id=bindparam("b_order_id"), finished_at=bindparam("b_finished_at"))
-_FIND = select(REQUESTS.c.guid, REQUESTS.c.kind, REQUESTS.c.order_id, REQUESTS.c.status,
-               REQUESTS.c.message, REQUESTS.c.result).where(REQUESTS.c.guid == bindparam("g"))
 
 
 class IdempotencyConflict(Exception):
@@ -33,8 +22,48 @@ class IdempotencyConflict(Exception):
 
 @dataclass(frozen=True)
 class Accepted:
+    """What accepting a request stored: its GUID, or the GUID an Idempotency-Key matched."""
+
     guid: str
     replayed: bool  # True when an Idempotency-Key matched an earlier request
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """A request waiting to be executed (its body as received)."""
+
+    seq: int
+    guid: str
+    kind: str
+    order_id: str | None
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """A request's state: ``message`` and ``result`` are set once it finished."""
+
+    guid: str
+    kind: str
+    order_id: str | None
+    status: str
+    message: str | None
+    result: dict[str, Any] | None
+
+
+def _columns(record: type) -> list[Any]:
+    """The erp_request columns named like the record's fields, in field order."""
+    return [REQUESTS.c[field.name] for field in fields(record)]
+
+
+# Hot statements are built once: building them per call was half the executor's CPU
+# (bench/RESULTS.md, API section).
+_INSERT = REQUESTS.insert()
+_FETCH: dict[int, Any] = {}
+_FINISH = update(REQUESTS).where(REQUESTS.c.seq == bindparam("b_seq")).values(
+    status=bindparam("b_status"), message=bindparam("b_message"), result=bindparam("b_result"),
+    order_id=bindparam("b_order_id"), finished_at=bindparam("b_finished_at"))
+_FIND = select(*_columns(RequestRecord)).where(REQUESTS.c.guid == bindparam("g"))
 
 
 def new_row(*, kind: str, body: str, order_id: str | None, idempotency_key: str | None,
@@ -45,7 +74,8 @@ def new_row(*, kind: str, body: str, order_id: str | None, idempotency_key: str 
             "status": "Created", "received_at": utcnow()}
 
 
-def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+def insert_rows(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Store new request rows (``new_row``) inside the caller's transaction."""
     conn.execute(_INSERT, rows)
 
 
@@ -70,17 +100,20 @@ def accept_request(engine: Engine, *, row: dict[str, Any]) -> Accepted:
     return Accepted(row["guid"], False)
 
 
-def find_request(conn: Connection, *, guid: str) -> Any:
-    return conn.execute(_FIND, {"g": guid}).first()
+def find_request(conn: Connection, *, guid: str) -> RequestRecord | None:
+    """The request ``guid`` as stored (its result once finished); None when unknown."""
+    row = conn.execute(_FIND, {"g": guid}).first()
+    return None if row is None else RequestRecord(*row)
 
 
-def fetch_created(conn: Connection, *, limit: int) -> list[Any]:
+def fetch_created(conn: Connection, *, limit: int) -> list[StoredRequest]:
     """The oldest requests not yet executed, in arrival order."""
     stmt = _FETCH.get(limit)
     if stmt is None:
-        stmt = _FETCH[limit] = (select(*_FETCH_COLUMNS).where(REQUESTS.c.status == "Created")
+        stmt = _FETCH[limit] = (select(*_columns(StoredRequest))
+                                .where(REQUESTS.c.status == "Created")
                                 .order_by(REQUESTS.c.seq).limit(limit))
-    return list(conn.execute(stmt))
+    return [StoredRequest(*row) for row in conn.execute(stmt)]
 
 
 def finish_request(
@@ -93,12 +126,12 @@ def finish_request(
     order_id: str | None,
     now: dt.datetime,
 ) -> None:
+    """Record a request's outcome (inside the transaction that applied it)."""
     conn.execute(_FINISH, {"b_seq": seq, "b_status": status, "b_message": message,
                            "b_result": result, "b_order_id": order_id, "b_finished_at": now})
 
 
 def count_by_status(conn: Connection) -> dict[str, int]:
-    from sqlalchemy import func
-
+    """How many requests are in each status."""
     rows = conn.execute(select(REQUESTS.c.status, func.count()).group_by(REQUESTS.c.status))
     return {status: int(n) for status, n in rows}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
@@ -153,61 +152,3 @@ def update_lines(conn: Connection, *, changes: dict[str, dict[str, Any]]) -> Non
 
 def update_order_row(conn: Connection, *, order_id: str, cols: dict[str, Any]) -> None:
     conn.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(**cols))
-
-
-# --- the order detail ------------------------------------------------------------------
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value.isoformat(timespec="milliseconds") + "Z"
-
-
-def _num(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
-
-
-def order_detail(conn: Connection, *, order_id: str) -> dict[str, Any] | None:
-    """The order as last set, with its lines, transactions and deliveries (SPEC 3)."""
-    o = conn.execute(select(ORDERS).where(ORDERS.c.id == order_id)).first()
-    if o is None:
-        return None
-    lines = conn.execute(select(LINES).where(LINES.c.order_id == order_id)
-                         .order_by(LINES.c.position)).all()
-    txs = conn.execute(select(TXS).where(TXS.c.order_id == order_id).order_by(TXS.c.id)).all()
-    deliveries = conn.execute(
-        select(DELIVERIES, JOBS.c.number).join(JOBS, JOBS.c.id == DELIVERIES.c.job_id)
-        .where(DELIVERIES.c.order_id == order_id).order_by(DELIVERIES.c.id)).all()
-    return {
-        "Id": o.id, "VendorId": o.vendor_id, "StockName": o.stock_name, "DeviceId": o.device_id,
-        "Status": o.status, "IsConsignment": o.is_consignment, "Reference": o.reference,
-        "Notes": o.notes, "CustomIdPrefix": o.custom_id_prefix,
-        "CustomShipToId": o.custom_ship_to_id, "SendOptions": o.send_options,
-        "ShippingDate": iso(o.shipping_date),
-        "ReceivedByVendorDate": iso(o.received_by_vendor_date),
-        "TrackingNumber": o.tracking_number, "CreatedAt": iso(o.created_at),
-        "UpdatedAt": iso(o.updated_at),
-        "PurchaseOrderItems": [{
-            "Id": r.id, "ItemId": r.item_id, "CustomItemId": r.custom_item_id,
-            "CustomItemPricePerPiece": _num(r.custom_item_price_per_piece),
-            "DeviceId": r.device_id, "TotalQuantity": r.total_quantity,
-            "ReceivedQuantity": r.received_quantity, "CancelledQuantity": r.cancelled_quantity,
-            "ExpectedDate": iso(r.expected_date), "Note": r.note,
-            "LineReference": r.line_reference,
-        } for r in lines],
-        "Transactions": [{
-            "Kind": t.kind, "PurchaseOrderItemId": t.order_item_id, "Quantity": t.quantity,
-            "At": iso(t.at), "RequestGuid": t.request_guid,
-        } for t in txs],
-        "Deliveries": [{
-            "Kind": d.kind, "Channel": d.channel, "Format": d.format, "Status": d.status,
-            "Attempts": d.attempts, "Error": d.error, "Target": d.target, "Sha256": d.sha256,
-            "DeliveredAt": iso(d.delivered_at), "NextAttemptAt": iso(d.next_attempt_at),
-            "DispatchNumber": d.number,
-            "DocumentName": d.document_name, "PurchaseOrderItemId": d.order_item_id,
-            "Evidence": d.evidence,
-        } for d in deliveries],
-    }
