@@ -45,6 +45,8 @@ class JobRow:
     changes: list[dict[str, Any]] | None
     status: JobStatus
     created_at: dt.datetime
+    claimed_by: str | None = None
+    claimed_until: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ class DeliveryRow:
 
 def _job(row: Any) -> JobRow:
     return JobRow(row.id, row.order_id, row.vendor_id, DispatchKind(row.kind), row.number,
-                  row.replaces_number, row.changes, JobStatus(row.status), row.created_at)
+                  row.replaces_number, row.changes, JobStatus(row.status), row.created_at,
+                  row.claimed_by, row.claimed_until)
 
 
 def _delivery(row: Any) -> DeliveryRow:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from typing import Any
@@ -10,9 +11,12 @@ from typing import Any
 import pytest
 from prefect.client.orchestration import get_client
 
+from dispatch.dispatching.dispatcher import Dispatcher
+from dispatch.orchestration import runtime
 from flows.dispatch_order import dispatch_order
 from flows.dispatch_pending import dispatch_pending
 from tests.dispatching.conftest import Env, all_channels_order
+from tests.dispatching.test_dispatching import Clock
 
 
 def test_dispatch_order_delivers_and_names_the_run(installed: Env) -> None:
@@ -20,7 +24,7 @@ def test_dispatch_order_delivers_and_names_the_run(installed: Env) -> None:
     state = asyncio.run(dispatch_order(f"purchase-order.{order_id}",
                                        event="purchase-order.activated", return_state=True))
     rows = state.result()
-    assert {r["status"] for r in rows} == {"Delivered"} and len(rows) == 4
+    assert {r["status"] for r in rows} == {"Delivered"} and len(rows) == 6  # deliveries
 
     async def run_info():  # noqa: ANN202
         async with get_client() as client:
@@ -35,16 +39,29 @@ def test_dispatch_order_delivers_and_names_the_run(installed: Env) -> None:
     assert all(r["Status"] == "Delivered" for r in installed.api.order(order_id)["Deliveries"])
 
 
-def test_dispatch_order_retries_a_transient_failure(installed: Env) -> None:
+def test_dispatch_order_leaves_a_retry_to_the_database_clock(installed: Env) -> None:
+    """No worker slot sleeps through a retry delay: the run ends, the delivery is Pending
+    with its error and NextAttemptAt (SPEC 3), and a later run (here: the clock moved on)
+    sends it."""
     order_id = installed.order(all_channels_order(
         SendOptions={"Channel": {"IsB2B": True}},
         PurchaseOrderItems=[{"ItemId": "DRILL-5", "TotalQuantity": 2}]))
     installed.world.b2b.fail_next(503)
-    rows = asyncio.run(dispatch_order(order_id))
-    assert [r["status"] for r in rows] == ["Delivered"]
-    assert rows[0]["attempts"] == 2
-    row = installed.api.order(order_id)["Deliveries"][0]
-    assert (row["Status"], row["Attempts"]) == ("Delivered", 2)
+    clock = Clock()
+    runtime.install(runtime.Runtime(installed.settings, installed.engine,
+                                    make_dispatcher=functools.partial(Dispatcher, clock=clock)))
+    state = asyncio.run(dispatch_order(order_id, return_state=True))
+    assert state.is_completed(), state.message
+    (row,) = state.result()
+    assert (row["status"], row["attempts"]) == ("Pending", 1) and "503" in row["error"]
+    assert row["next_attempt"]
+    detail = installed.api.order(order_id)["Deliveries"][0]
+    assert (detail["Status"], detail["Attempts"]) == ("Pending", 1)
+    assert detail["NextAttemptAt"] and "503" in detail["Error"]
+    assert asyncio.run(dispatch_order(order_id)) == []  # not due yet: nothing claimed
+    clock.advance(1)
+    (row,) = asyncio.run(dispatch_order(order_id, reason="retry"))
+    assert (row["status"], row["attempts"], row["error"]) == ("Delivered", 2, "")
     assert len(installed.world.b2b.submissions) == 1
 
 

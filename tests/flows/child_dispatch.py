@@ -1,9 +1,11 @@
-"""A dispatching process for tests/dispatching/test_exactly_once.py (test code, not product).
+"""A dispatching process for tests/flows/test_exactly_once.py (test code, not product).
 
-    python -m tests.dispatching.child_dispatch '<json config>'
+    python -m tests.flows.child_dispatch '<json config>'
 
-It builds a plain :class:`~dispatch.dispatching.core.Dispatcher` against the parent's database and
-stand-in vendors and runs ``run_pending`` — what ``dispatch-pending`` does, without Prefect.
+It runs the production ``dispatch-pending`` flow (the one run loop, its Prefect task step)
+against the parent's database, stand-in vendors and Prefect API (``PREFECT_API_URL`` in its
+environment). The runtime it installs builds each run's Dispatcher as
+:class:`CountingDispatcher`: the product's class with the test's hooks.
 Config keys: ``database_url``, ``templates_dir``, ``settings`` (extra DispatchSettings
 fields: the SMTP relay, retry delays), ``worker``, ``lease_seconds``, ``limit``,
 ``concurrency``, ``barrier`` (wait for "go" on stdin before the first claim),
@@ -12,12 +14,13 @@ key: "email", "sftp", "b2b").
 
 ``kill_after_send`` is the deterministic crash point: the channel's real ``send`` runs to
 completion (the vendor has the message/file/submission), then this process reports the
-evidence and SIGKILLs itself, before the Dispatcher can record the outcome. The product code
+evidence and SIGKILLs itself, before the send can record the outcome. The product code
 has no hook for this; the wrapper lives here only.
 
 Stdout is one JSON object per line: ``{"event": "ready"}``, ``{"event": "holding"}`` or
 ``{"event": "first-claim"}`` (with the job ids), ``{"event": "sent", ...}`` (kill mode, just
-before the kill) and ``{"event": "done", "worker", "claimed", "outcomes"}``.
+before the kill) and ``{"event": "done", "worker", "claimed", "counts"}`` (sends by outcome,
+the flow's result).
 """
 
 from __future__ import annotations
@@ -34,15 +37,18 @@ from typing import Any
 from sqlalchemy import text
 
 from dispatch.channels import ChannelSet, Envelope, Evidence, channel_key
-from dispatch.dispatching.core import Dispatcher
+from dispatch.dispatching.dispatcher import Dispatcher, OrderJobs
 from dispatch.documents.base import Document
+from dispatch.orchestration import runtime
 from dispatch.settings import DispatchSettings
-from dispatch.store import jobs as job_store
+from dispatch.store import outbox
 from dispatch.store.engine import make_engine, transaction
 
 
 def emit(**event: Any) -> None:
-    print(json.dumps(event, default=str), flush=True)
+    # Not print(): the flow runs with log_prints, which turns prints into log records.
+    sys.stdout.write(json.dumps(event, default=str) + "\n")
+    sys.stdout.flush()
 
 
 class KillAfterSend:
@@ -63,13 +69,14 @@ class KillAfterSend:
         await self._channel.aclose()
 
 
-class KillingChannelSet(ChannelSet):
-    def __init__(self, *, kill_key: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._kill_key = kill_key
+class KillingChannels:
+    """The run's real ChannelSet, with the ``kill_key`` channel wrapped."""
+
+    def __init__(self, channels: ChannelSet, kill_key: str) -> None:
+        self._channels, self._kill_key = channels, kill_key
 
     def for_target(self, target: Any) -> Any:
-        channel = super().for_target(target)
+        channel = self._channels.for_target(target)
         key = channel_key(target)
         return KillAfterSend(channel, key) if key == self._kill_key else channel
 
@@ -89,28 +96,31 @@ class CountingDispatcher(Dispatcher):
     while this claim is in flight.
     """
 
-    def __init__(self, *args: Any, hold_first_claim: bool = False, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.claimed: list[int] = []
-        self._hold = hold_first_claim
+    claimed: list[int] = []  # over the process (the flow may build several dispatchers)
+    hold = False
 
-    def claim(self, *, order_id: str | None = None, limit: int = 100) -> list[int]:
-        first = not self.claimed
-        if first and self._hold:
+    def claim(self, *, limit: int, order_id: str | None = None) -> list[OrderJobs]:
+        first = not CountingDispatcher.claimed
+        if first and CountingDispatcher.hold:
             with transaction(self.engine) as conn:
-                ids = job_store.claim_jobs(conn, worker=self.worker, now=self.clock(),
-                                           lease=self.lease, limit=limit, order_id=order_id)
-                emit(event="holding", claimed=ids)
+                claimed = outbox.claim_jobs(conn, worker=self.worker, now=self.clock(),
+                                            lease=self.lease_length, limit=limit,
+                                            order_id=order_id)
+                emit(event="holding", claimed=[j for j, _ in claimed])
                 wait_for("commit")
+            by_order: dict[str, list[int]] = {}
+            for job_id, order in claimed:
+                by_order.setdefault(order, []).append(job_id)
+            orders = [OrderJobs(o, tuple(ids)) for o, ids in by_order.items()]
         else:
-            ids = super().claim(order_id=order_id, limit=limit)
+            orders = super().claim(limit=limit, order_id=order_id)
             if first:
-                emit(event="first-claim", claimed=ids)
-        self.claimed += ids
-        return ids
+                emit(event="first-claim", claimed=[j for o in orders for j in o.job_ids])
+        CountingDispatcher.claimed += [j for o in orders for j in o.job_ids]
+        return orders
 
 
-async def main(config: dict[str, Any]) -> None:
+def main(config: dict[str, Any]) -> None:
     fields = {"database_url": config["database_url"], "api_keys": "child-key-0123456789",
               "templates_dir": config["templates_dir"], **config["settings"]}
     settings = DispatchSettings(**fields)
@@ -118,24 +128,28 @@ async def main(config: dict[str, Any]) -> None:
     with engine.connect() as conn:  # warm: the first claim should not pay the connect
         conn.execute(text("SELECT 1"))
     kill = config.get("kill_after_send")
-    channels = (KillingChannelSet(kill_key=kill, settings=settings) if kill
-                else ChannelSet(settings=settings))
-    dispatcher = CountingDispatcher(engine, settings, channels=channels,
-                                    worker=config["worker"],
-                                    lease=dt.timedelta(seconds=config["lease_seconds"]),
-                                    hold_first_claim=config.get("hold_first_claim", False))
+    CountingDispatcher.hold = config.get("hold_first_claim", False)
+
+    def make_dispatcher(engine: Any, settings: DispatchSettings, channels: ChannelSet
+                        ) -> Dispatcher:
+        wrapped: Any = KillingChannels(channels, kill) if kill else channels
+        return CountingDispatcher(engine, settings, wrapped, worker=config["worker"],
+                                  lease=dt.timedelta(seconds=config["lease_seconds"]))
+
+    runtime.install(runtime.Runtime(settings, engine, make_dispatcher=make_dispatcher))
+    from flows.dispatch_pending import dispatch_pending  # imports Prefect
+
     emit(event="ready", pid=os.getpid())
     if config.get("barrier"):
         wait_for("go")
-    async with channels:
-        outcomes = await dispatcher.run_pending(limit=config.get("limit", 1000),
-                                                concurrency=config.get("concurrency", 8))
+    state: Any = asyncio.run(dispatch_pending(  # type: ignore[arg-type]
+        limit=config.get("limit", 1000), concurrency=config.get("concurrency", 8),
+        return_state=True))
+    counts = state.result(raise_on_failure=False)
     engine.dispose()
-    emit(event="done", worker=dispatcher.worker, claimed=dispatcher.claimed,
-         outcomes=[{"order_id": o.order_id, "kind": o.kind, "channel": o.channel,
-                    "status": o.status, "attempts": o.attempts, "error": o.error}
-                   for o in outcomes])
+    emit(event="done", worker=config["worker"], claimed=CountingDispatcher.claimed,
+         counts=counts if isinstance(counts, dict) else {"crashed": str(counts)})
 
 
 if __name__ == "__main__":
-    asyncio.run(main(json.loads(sys.argv[1])))
+    main(json.loads(sys.argv[1]))

@@ -5,14 +5,16 @@
    file or submission where the protocol can tell (SFTP: same name and sha256 already there;
    B2B: the same Idempotency-Key is replayed), and an email resend carries the same
    Message-ID.
-2. Two ``dispatch-pending`` processes (``Dispatcher.run_pending``: the flow's claim-and-send
-   loop without Prefect) started at the same moment on one database never send the same
-   delivery; on PostgreSQL one worker's claim is held uncommitted while the other claims
+2. Two ``dispatch-pending`` processes (the production flow: the one run loop, its Prefect
+   task step) started at the same moment on one database never send the same delivery; on
+   PostgreSQL one worker's claim is held uncommitted while the other claims
    (FOR UPDATE SKIP LOCKED), on SQLite the claims serialise.
 
-The dispatching runs in child processes (``tests/dispatching/child_dispatch.py``) against the
-stand-in vendors this test process runs; the crash point is deterministic (the child kills
-itself right after the channel's real send returned), never a timing guess.
+The dispatching runs in child processes (``tests/flows/child_dispatch.py``) that run the
+``dispatch-pending`` flow against the stand-in vendors and the Prefect API this test process
+runs; a restart is the same flow run in this process; the crash point is deterministic
+(the child kills itself right after the channel's real send returned), never a timing
+guess.
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from prefect.settings import PREFECT_API_URL
 
-from dispatch.channels import ChannelSet
-from dispatch.dispatching.core import Outcome
+from dispatch.dispatching.dispatcher import Dispatcher
 from dispatch.models import utcnow
-from dispatch.store import jobs as job_store
+from dispatch.orchestration import runtime
+from dispatch.store import outbox
 from dispatch.store.engine import reading
+from flows.dispatch_pending import dispatch_pending
 from tests.conftest import TEMPLATES_DIR
 from tests.dispatching.conftest import Env, all_channels_order
 
@@ -59,9 +62,10 @@ class Child:
         self.log = log
         self._stderr = log.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.dispatching.child_dispatch", json.dumps(full)],
+            [sys.executable, "-m", "tests.flows.child_dispatch", json.dumps(full)],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            text=True, env={**os.environ, **env.world.env})
+            text=True, env={**os.environ, **env.world.env,
+                            "PREFECT_API_URL": str(PREFECT_API_URL.value())})
         self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -108,20 +112,26 @@ class Child:
 
 def deliveries(env: Env, order_id: str | None = None) -> list[Any]:
     with reading(env.engine) as conn:
-        return job_store.list_deliveries(conn, order_id=order_id, limit=100_000)
+        return outbox.list_deliveries(conn, order_id=order_id, limit=100_000)
 
 
 def jobs(env: Env) -> list[Any]:
     with reading(env.engine) as conn:
-        return list(conn.execute(select(job_store.JOBS).order_by(job_store.JOBS.c.id)))
+        return outbox.list_jobs(conn)
 
 
-def run_pending(env: Env, **kwargs: Any) -> list[Outcome]:
-    """A restarted dispatcher in this process (fresh channels, nothing carried over)."""
-    async def go() -> list[Outcome]:
-        async with ChannelSet(settings=env.settings) as channels:
-            return await env.dispatcher(channels=channels, **kwargs).run_pending()
-    return asyncio.run(go())
+def run_pending(env: Env, clock: Any = utcnow) -> dict[str, int]:
+    """A restarted dispatcher: the dispatch-pending flow in this process, with fresh
+    channels and this clock; returns its sends by outcome."""
+    runtime.install(runtime.Runtime(
+        env.settings, env.engine,
+        make_dispatcher=lambda engine, settings, channels: Dispatcher(
+            engine, settings, channels, clock=clock)))
+    try:
+        counts: dict[str, int] = asyncio.run(dispatch_pending())
+    finally:
+        runtime.install(None)
+    return counts
 
 
 def after_lease() -> dt.datetime:
@@ -164,7 +174,7 @@ def test_sigkill_between_send_and_record_never_sends_twice(
     assert crashed and all((r.status, r.attempts, r.evidence) == ("Pending", 1, None)
                            for r in crashed), crashed
     job = jobs(env)[0]
-    assert (job.status, job.claimed_by) == ("pending", "doomed-worker")
+    assert (job.status, job.claimed_by) == ("Pending", "doomed-worker")
     assert job.claimed_until > utcnow()
 
     # What reached the vendor before the kill.
@@ -180,14 +190,13 @@ def test_sigkill_between_send_and_record_never_sends_twice(
         assert [m.message_id for m in world.smtp.messages] == [crashed[0].group_key]
 
     # While the dead worker's lease runs nobody takes the job over (it might still be sending).
-    assert run_pending(env) == []
+    assert run_pending(env) == {}
     assert len(world.smtp.messages) + len(world.b2b.submissions) + len(list(inbox.iterdir())) \
         == 1
 
     # Restart after the lease expired: everything ends Delivered, nothing new at the vendor.
-    outcomes = run_pending(env, clock=after_lease)
-    assert outcomes and {o.status for o in outcomes} == {"Delivered"}, \
-        [o.summary() for o in outcomes]
+    counts = run_pending(env, clock=after_lease)
+    assert list(counts) == ["Delivered"], counts
     rows = deliveries(env, order_id)
     assert {r.status for r in rows} == {"Delivered"}
     crashed_ids = {c.id for c in crashed}
@@ -234,8 +243,8 @@ def test_sigkill_between_send_and_record_never_sends_twice(
         assert {r.document_name: r.sha256 for r in again} == sent_docs
 
     # And never again, however late the next run is.
-    assert run_pending(env, clock=lambda: after_lease() + dt.timedelta(days=1)) == []
-    assert [j.status for j in jobs(env)] == ["done"]
+    assert run_pending(env, clock=lambda: after_lease() + dt.timedelta(days=1)) == {}
+    assert [j.status for j in jobs(env)] == ["Done"]
     assert len(world.smtp.messages) == (2 if channel == "email" else 0)
     assert len(world.b2b.submissions) == (2 if channel == "b2b" else 0)
 
@@ -299,9 +308,8 @@ def test_concurrent_dispatch_pending_sends_every_delivery_once(env: Env, tmp_pat
     claimed = [r["claimed"] for r in results]
     assert all(len(ids) >= 1 for ids in claimed), claimed
     assert sorted(sum(claimed, [])) == sorted(all_jobs)
-    outcomes = [o for r in results for o in r["outcomes"]]
-    assert {o["status"] for o in outcomes} == {"Delivered"}, \
-        [o for o in outcomes if o["status"] != "Delivered"]
+    counts = [r["counts"] for r in results]
+    assert all(list(c) == ["Delivered"] for c in counts), counts
 
     rows = deliveries(env)
     assert {r.order_id for r in rows} == set(order_ids)
@@ -309,7 +317,7 @@ def test_concurrent_dispatch_pending_sends_every_delivery_once(env: Env, tmp_pat
     assert {r.status for r in sent} == {"Delivered"}
     assert Counter(r.attempts for r in sent) == {1: len(sent)}  # no delivery attempted twice
     assert all(r.attempts == 0 for r in rows if r.status == "Unsupported")
-    assert {j.status for j in jobs(env)} == {"done"}
+    assert {j.status for j in jobs(env)} == {"Done"}
 
     # Email: one message per Message-ID, exactly the dispatches that have email.
     groups = {r.group_key: r for r in sent if r.channel == "Email"}
@@ -344,4 +352,4 @@ def test_concurrent_dispatch_pending_sends_every_delivery_once(env: Env, tmp_pat
     assert sorted(s.idempotency_key for s in subs) == sorted(r.idempotency_key for r in b2b)
     assert world.b2b.requests == len(subs)
 
-    assert len(outcomes) == len(groups) + len(files) + len(b2b)  # one outcome per send
+    assert sum(c["Delivered"] for c in counts) == len(groups) + len(files) + len(b2b)
