@@ -16,7 +16,8 @@ the request queue (``dispatch.erp.queue.accept`` + ``RequestExecutor.run_pending
 business path the API's POST + executor take, without HTTP). Then a *child process* that
 does only the dispatching:
 
-- **plain**: ``async with ChannelSet(...)``: ``Dispatcher.run_pending(concurrency=C)``;
+- **plain**: the one run loop without Prefect: ``dispatch.dispatching.run.run_due`` with
+  ``concurrency=C`` and the same ``orders_per_task`` (its default step sends the orders);
 - **prefect**: the ``dispatch-pending`` flow (``flows/dispatch_pending.py``, a task per
   order) with ``concurrency=C``, against a ``prefect server start`` on loopback (started
   once per benchmark run; its start-up is reported, not timed) or, with
@@ -448,7 +449,8 @@ async def child_main(config: dict[str, Any]) -> None:
     from sqlalchemy import text
 
     from dispatch.channels import ChannelSet
-    from dispatch.dispatching.core import Dispatcher
+    from dispatch.dispatching import run
+    from dispatch.dispatching.dispatcher import Dispatcher
     from dispatch.dispatching.outcomes import Tally
     from dispatch.settings import load_settings
     from dispatch.store.engine import make_engine
@@ -494,13 +496,12 @@ async def child_main(config: dict[str, Any]) -> None:
         emit(event="timing")
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
-        tally = Tally()
         async with ChannelSet(settings=settings) as channels:
-            dispatcher = Dispatcher(engine, settings, channels=channels)
-            await dispatcher.run_pending(limit=limit, concurrency=concurrency,
-                                         on_outcome=tally.add)
+            tally: Tally = await run.run_due(
+                Dispatcher(engine, settings, channels), limit=limit, concurrency=concurrency,
+                orders_per_task=config["orders_per_task"])
         seconds = time.perf_counter() - t0
-        counts = dict(tally.counts)
+        counts = {str(k): v for k, v in tally.counts.items()}
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     engine.dispose()
     emit(event="done", seconds=seconds, counts=counts, warmup_s=round(warmup, 2),

@@ -412,7 +412,7 @@ class ServerMode:
                 checked = time.monotonic()
                 crashed = [r.name for r in asyncio.run(self.crashed_runs())]
             if crashed or time.monotonic() > deadline or any(
-                    r["Status"] == "Failed" and r["NextAttemptAt"] is None for r in rows):
+                    r["Status"] == "Failed" for r in rows):
                 raise RuntimeError(f"{order_id} not delivered"
                                    + (f" (crashed flow runs: {crashed})" if crashed else "")
                                    + ": " + "; ".join(f"{r['Channel']} {r['Status']} "

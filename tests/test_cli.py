@@ -95,3 +95,29 @@ def test_dispatch_pending_command(env: Env) -> None:  # noqa: F811
     assert real.returncode == 0, real.stderr
     assert "4 Delivered" in real.stdout
     assert {d["Status"] for d in env.api.order(order_id)["Deliveries"]} == {"Delivered"}
+    again = _run(env, "dispatch-pending")
+    assert again.returncode == 0 and again.stdout.strip() == "dispatch-pending: nothing due"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_dispatch_pending_with_nothing_due_does_not_start_prefect(env: Env) -> None:  # noqa: F811
+    """Issue 9 item 8: the database says nothing is due, so Prefect is never imported (its
+    temporary API took seconds to start); a waiting retry's time is named."""
+    env.order(all_channels_order(SendOptions={"Channel": {"IsB2B": True}},
+                                 PurchaseOrderItems=[{"ItemId": "DRILL-5",
+                                                      "TotalQuantity": 1}]))
+    env.world.b2b.fail_next(503)
+    env.run_due()  # the retry is due in 0.2 s from now...
+    probe = ("import sys; from dispatch.cli import main; code = main(sys.argv[1:]); "
+             "assert 'prefect' not in sys.modules, 'prefect was imported'; sys.exit(code)")
+    environ = {**os.environ, "DISPATCH_DATABASE_URL": env.settings.database_url,
+               "DISPATCH_TEMPLATES_DIR": str(TEMPLATES_DIR)}
+    with env.engine.begin() as conn:  # ...so move it an hour on: nothing is due now
+        conn.exec_driver_sql("UPDATE dispatch_job SET next_attempt_at = "
+                             "next_attempt_at + INTERVAL '1 hour'" if env.engine.dialect.name
+                             == "postgresql" else "UPDATE dispatch_job SET next_attempt_at = "
+                             "datetime(next_attempt_at, '+1 hour')")
+    done = subprocess.run([sys.executable, "-c", probe, "dispatch-pending"], env=environ,
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("dispatch-pending: nothing due; the next retry is due at ")

@@ -223,8 +223,8 @@ def _evidence(d: dict[str, Any]) -> str:
 
 def _wait_delivered(client: Client, ids: list[str],
                     expected: dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
-    """Poll the order detail until every delivery is settled (Delivered/Unsupported/Failed
-    without retry), printing progress."""
+    """Poll the order detail until every delivery is settled (Delivered, Unsupported or
+    Failed: a delivery waiting for a retry is Pending), printing progress."""
     deadline = time.monotonic() + 120
     last = ""
     while True:
@@ -232,8 +232,7 @@ def _wait_delivered(client: Client, ids: list[str],
         rows = [d for detail in details.values() for d in detail["Deliveries"]]
         numbers = {order_id: max([d["DispatchNumber"] for d in detail["Deliveries"]] or [0])
                    for order_id, detail in details.items()}
-        settled = [d for d in rows if d["Status"] in ("Delivered", "Unsupported")
-                   or (d["Status"] == "Failed" and d["NextAttemptAt"] is None)]
+        settled = [d for d in rows if d["Status"] in ("Delivered", "Unsupported", "Failed")]
         progress = f"  {len(settled)}/{len(rows)} deliveries settled"
         if progress != last:
             say(progress)
