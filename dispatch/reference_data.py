@@ -1,29 +1,81 @@
 """The reference-data file (SPEC 2): its shape, and validation that names entry and field.
 
-Pure: parsing and checking only. Writing is ``dispatch.store.reference.upsert_reference_data``.
+Parsing and checking only. Writing is ``dispatch.store.reference.upsert_reference_data``.
 Channels take the vendor target models defined here (``VendorEmail``, ``VendorFtp``,
 ``VendorB2B``), never the raw JSON.
+
+Hostile or careless input (SPEC 9) is refused, each problem naming entry and field: ids
+with control characters, ``/`` or surrounding spaces; URLs with control characters, FTP
+URLs with a ``..`` segment; a key that looks like a literal secret (``password``,
+``api_key``, ``secret``, ``token`` at any depth of a vendor) instead of its ``*_env`` name;
+and (:func:`secret_problems`, when the file is read) a secret named by an ``*_env`` key
+whose value is set now but no protocol can carry.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
+from dispatch.channels.base import secret_problem
 from dispatch.errors import ReferenceDataError
 
-Id50 = Field(min_length=1, max_length=50)
+SecretResolver = Callable[[str], str | None]
+
+
+def _control(text: str) -> str | None:
+    for char in text:
+        if ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0:
+            return f"U+{ord(char):04X}"
+    return None
+
+
+def _check_id(value: Any) -> Any:
+    """An id is one printable token of text: no control characters, no '/', no padding."""
+    if not isinstance(value, str):
+        return value
+    bad = _control(value)
+    if bad is not None:
+        raise ValueError(f"contains the control character {bad}; an id is one line of "
+                         "printable text")
+    if "/" in value:
+        raise ValueError(f"{value!r} contains '/' (it separates order and line in B2B "
+                         "references and would split file names); use e.g. '-' instead")
+    if value != value.strip():
+        raise ValueError(f"{value!r} starts or ends with white space; remove it")
+    return value
+
+
+Id50 = Annotated[str, BeforeValidator(_check_id), Field(min_length=1, max_length=50)]
+Id60 = Annotated[str, BeforeValidator(_check_id), Field(min_length=1, max_length=60)]
+
+
+def _check_url_text(value: str) -> None:
+    bad = _control(value)
+    if bad is not None:
+        raise ValueError(f"contains the control character {bad}; a URL is one line of text")
 
 
 class _Entry(BaseModel):
     # Extra keys are allowed by the spec ("more optional keys are allowed") and kept.
-    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True,
+                              hide_input_in_errors=True)  # a refused value may be a secret
 
 
 class VendorEmail(_Entry):
@@ -48,6 +100,7 @@ class VendorFtp(_Entry):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
+        _check_url_text(value)
         parts = urlsplit(value)
         if parts.scheme not in ("sftp", "ftp", "ftps"):
             raise ValueError("scheme must be sftp://, ftp:// or ftps://")
@@ -55,6 +108,13 @@ class VendorFtp(_Entry):
             raise ValueError("needs a host, e.g. sftp://user@127.0.0.1:2222/inbox")
         if parts.password:
             raise ValueError("must not contain a password; name an env var in password_env")
+        path = unquote(parts.path)
+        if ".." in path.replace("\\", "/").split("/"):
+            raise ValueError(f"path {parts.path!r} has a '..' segment; give the vendor's "
+                             "directory itself, e.g. sftp://acme@127.0.0.1:2222/inbox")
+        bad = _control(path)
+        if bad is not None:
+            raise ValueError(f"path contains the control character {bad} (percent-encoded)")
         return value
 
     @property
@@ -69,6 +129,7 @@ class VendorB2B(_Entry):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
+        _check_url_text(value)
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// base URL, e.g. http://127.0.0.1:8081")
@@ -76,7 +137,7 @@ class VendorB2B(_Entry):
 
 
 class VendorEntry(_Entry):
-    id: str = Id50
+    id: Id50
     name: str = Field(min_length=1, max_length=200)
     allow_overstock: bool = False
     send_changes: bool = False
@@ -86,12 +147,12 @@ class VendorEntry(_Entry):
 
 
 class StockEntry(_Entry):
-    name: str = Id50
+    name: Id50
 
 
 class DeviceEntry(_Entry):
-    id: str = Id50
-    stock: str = Id50
+    id: Id50
+    stock: Id50
 
 
 class ItemVendorEntry(_Entry):
@@ -101,14 +162,14 @@ class ItemVendorEntry(_Entry):
 
 
 class ItemEntry(_Entry):
-    id: str = Id50
+    id: Id50
     name: str = Field(min_length=1, max_length=400)
     unit: str = Field(min_length=1, max_length=50)
-    vendors: dict[str, ItemVendorEntry] = Field(default_factory=dict)
+    vendors: dict[Id50, ItemVendorEntry] = Field(default_factory=dict)
 
 
 class TemplateEntry(_Entry):
-    name: str = Id50
+    name: Id50
     format: Literal["PDF", "Excel"]
     file: str = Field(min_length=1, max_length=400)
 
@@ -122,7 +183,7 @@ class TemplateEntry(_Entry):
 
 
 class LocationEntry(_Entry):
-    id: str = Field(min_length=1, max_length=60)
+    id: Id60
     locationName: str = Field(min_length=1, max_length=200)
     addressLine1: str = Field(min_length=1, max_length=200)
     addressLine2: str | None = Field(default=None, max_length=200)
@@ -139,7 +200,7 @@ class LocationEntry(_Entry):
 
 
 class ReferenceData(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     vendors: list[VendorEntry] = Field(default_factory=list)
     stocks: list[StockEntry] = Field(default_factory=list)
@@ -161,6 +222,72 @@ def _entry_label(raw: Any, section: str, index: int) -> str:
     return label
 
 
+# A key naming a secret itself (not the variable holding it): ``password``, ``ftp_password``,
+# ``api_key``, ``apikey``, ``client_secret``, ``access_token``…; ``*_env`` keys are the fix.
+_LITERAL_SECRET = re.compile(r"(?:^|_)(password|passwd|secret|token|api_?key)$")
+# ``*_env`` keys whose value travels in an HTTP header (Bearer): ASCII only.
+HEADER_SECRET_KEYS = frozenset({"api_key_env", "key_env"})
+
+
+def _walk(value: Any, path: str) -> Iterator[tuple[str, str, Any]]:
+    """(dotted path, key, value) of every mapping key under ``value``, at any depth."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            yield where, str(key), item
+            yield from _walk(item, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, f"{path}[{index}]")
+
+
+def literal_secret_problems(raw: Mapping[str, Any]) -> list[str]:
+    """Keys of vendor entries that look like a secret written into the file (SPEC 9)."""
+    problems = []
+    vendors = raw.get("vendors")
+    for index, vendor in enumerate(vendors if isinstance(vendors, list) else []):
+        label = _entry_label(vendor, "vendors", index)
+        for where, key, value in _walk(vendor, ""):
+            name = key.lower().replace("-", "_")
+            if _LITERAL_SECRET.search(name) and value not in (None, ""):
+                problems.append(
+                    f"{label}.{where}: looks like a secret written into the file; keep it in "
+                    f"an environment variable and name that variable instead ({name}_env: "
+                    f"{_env_example(label, name)})")
+    return problems
+
+
+def _env_example(label: str, name: str) -> str:
+    vendor = re.sub(r"[^A-Za-z0-9]+", "_", label.partition("(")[2].rstrip(")")).strip("_")
+    return f"{vendor.upper() or 'VENDOR'}_{name.upper()}"
+
+
+def vendor_secret_problems(label: str, vendor: Mapping[str, Any],
+                           secrets: SecretResolver) -> list[str]:
+    """``*_env`` keys of one vendor (a parsed entry's dump or a stored row) whose variable
+    is set to a value no protocol can carry; each names the variable, never the value."""
+    problems = []
+    for where, key, name in _walk(vendor, ""):
+        if not key.endswith("_env") or not isinstance(name, str) or not name:
+            continue
+        value = secrets(name)
+        if not value:
+            continue  # unset now: checked again at the send
+        problem = secret_problem(value, header=key in HEADER_SECRET_KEYS)
+        if problem is not None:
+            problems.append(f"{label}.{where}: environment variable {name}: the value {problem}")
+    return problems
+
+
+def secret_problems(data: ReferenceData, secrets: SecretResolver) -> list[str]:
+    """:func:`vendor_secret_problems` for every vendor of ``data``."""
+    problems = []
+    for index, vendor in enumerate(data.vendors):
+        label = f"vendors[{index}] ({vendor.id})"
+        problems += vendor_secret_problems(label, vendor.model_dump(mode="json"), secrets)
+    return problems
+
+
 def parse_reference_text(text: str, source: str) -> ReferenceData:
     """Parse YAML or JSON text into ReferenceData; every problem names entry and field."""
     try:
@@ -173,11 +300,12 @@ def parse_reference_text(text: str, source: str) -> ReferenceData:
         raise ReferenceDataError(
             source, [f"top level must be a mapping with keys {', '.join(_SECTIONS)}"]
         )
+    problems = literal_secret_problems(raw)
+    data: ReferenceData | None = None
     try:
-        return ReferenceData.model_validate(raw)
+        data = ReferenceData.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
+        for err in exc.errors(include_input=False):
             loc = list(err["loc"])
             if not loc:
                 problems.append(err["msg"])
@@ -193,16 +321,29 @@ def parse_reference_text(text: str, source: str) -> ReferenceData:
                 problems.append(f"{label}.{field}: {err['msg']}")
             else:
                 problems.append(f"{section}: {err['msg']}")
-        raise ReferenceDataError(source, problems) from None
+    # Raised outside the except: the validation error (inputs may be secrets) is not chained.
+    if problems or data is None:
+        raise ReferenceDataError(source, problems)
+    return data
 
 
-def read_reference_file(path: Path) -> ReferenceData:
-    """Read and parse a reference-data file (YAML, or JSON by extension)."""
+def read_reference_file(path: Path, *,
+                        secrets: SecretResolver | None = os.environ.get) -> ReferenceData:
+    """Read and parse a reference-data file (YAML, or JSON by extension).
+
+    ``secrets``: how the ``*_env`` variables are read to refuse, at load time, a value that
+    is set but no protocol can carry (default: the environment; None skips the check).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ReferenceDataError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
-    return parse_reference_text(text, str(path))
+    data = parse_reference_text(text, str(path))
+    if secrets is not None:
+        problems = secret_problems(data, secrets)
+        if problems:
+            raise ReferenceDataError(str(path), problems)
+    return data
 
 
 def check_duplicates(data: ReferenceData) -> list[str]:

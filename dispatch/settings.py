@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from dispatch.channels.base import secret_problem
 from dispatch.errors import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,8 @@ class DispatchSettings(BaseSettings):
     """Every knob of the service; see SPEC section 2."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DISPATCH_", extra="ignore", frozen=True, validate_default=True
+        env_prefix="DISPATCH_", extra="ignore", frozen=True, validate_default=True,
+        hide_input_in_errors=True,  # a refused value may be a secret
     )
 
     database_url: str = Field(
@@ -80,6 +82,43 @@ class DispatchSettings(BaseSettings):
         description="How often the request executor looks for work written by other processes",
     )
 
+    max_lines: int = Field(
+        default=2000,
+        ge=1,
+        le=1_000_000,
+        description="Most PurchaseOrderItems a Create (order lines) or an UpdateQuantity "
+        "(entries) may carry; beyond it the API answers 422",
+    )
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="Largest request body the API reads; a larger one is refused with 413 "
+        "before it is read (Content-Length, or while a chunked body arrives)",
+    )
+    client_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a request's headers, and then its body; "
+        "a slower one is disconnected",
+    )
+    max_document_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1024,
+        le=2 * 1024 * 1024 * 1024,
+        description="Largest document (XML, PDF, Excel) a template may produce; a larger "
+        "one fails to render, naming the template",
+    )
+
+    @field_validator("smtp_password")
+    @classmethod
+    def _carriable_password(cls, value: SecretStr | None) -> SecretStr | None:
+        problem = secret_problem(value.get_secret_value()) if value is not None else None
+        if problem is not None:
+            raise ValueError(f"the value {problem}")
+        return value
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _keys(cls, value: object) -> object:
@@ -119,7 +158,8 @@ def load_settings(**overrides: object) -> DispatchSettings:
         return DispatchSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
-        for err in exc.errors():
+        for err in exc.errors(include_input=False):
             field = str(err["loc"][0]) if err["loc"] else "?"
             problems.append(f"DISPATCH_{field.upper()}: {err['msg']}")
-        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+    # Raised outside the except: the validation error (it may hold a secret) is not chained.
+    raise SettingsError("invalid settings: " + "; ".join(problems))

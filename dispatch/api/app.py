@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,15 +12,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatch.api.auth import ApiKeyMiddleware
 from dispatch.api.error_answers import describe
+from dispatch.api.limits import LINE_KEY, RequestLimits
 from dispatch.api.purchase_orders import router as purchase_orders
 from dispatch.erp.executor import RequestExecutor
 from dispatch.erp.schemas import REQUEST_MODELS
+from dispatch.errors import SettingsError
+from dispatch.reference_data import vendor_secret_problems
 from dispatch.settings import DispatchSettings
+from dispatch.store.engine import reading
+from dispatch.store.tables import VENDORS
 
 
 def create_app(
@@ -29,8 +35,17 @@ def create_app(
     executor: RequestExecutor,
     run_executor: bool = True,
     extra_lifespan: Any = None,
+    secrets: Callable[[str], str | None] | None = os.environ.get,
 ) -> FastAPI:
-    """Build the ERP API. ``run_executor`` starts the request executor with the app."""
+    """Build the ERP API. ``run_executor`` starts the request executor with the app.
+
+    Raises:
+        SettingsError: a stored vendor names a secret variable (``*_env``) that is set to a
+            value no protocol can carry (SPEC 9: refused at start-up, naming the variable).
+            ``secrets`` reads the variables (None skips the check).
+    """
+    if engine is not None and secrets is not None:
+        check_vendor_secrets(engine, secrets)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -89,6 +104,10 @@ def create_app(
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for model in REQUEST_MODELS.values():
                 _add_schema(components, model)
+            for name in ("CreateRequest", "UpdateQuantityRequest"):
+                items = components.get(name, {}).get("properties", {}).get(LINE_KEY)
+                if items is not None:  # DISPATCH_MAX_LINES, documented where clients look
+                    items["maxItems"] = settings.max_lines
             schema["components"]["securitySchemes"] = {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}}
@@ -97,8 +116,25 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    # Added first, so it runs inside the key check: a wrong key is 401 before any limit.
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,
+                       max_lines=settings.max_lines, client_timeout=settings.client_timeout)
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_values())
     return app
+
+
+def check_vendor_secrets(engine: Engine, secrets: Callable[[str], str | None]) -> None:
+    """Refuse to start when a stored vendor's secret variable holds an uncarriable value."""
+    with reading(engine) as conn:
+        rows = conn.execute(select(VENDORS.c.id, VENDORS.c.b2b, VENDORS.c.ftp,
+                                   VENDORS.c.email, VENDORS.c.extra)).all()
+    problems: list[str] = []
+    for row in rows:
+        vendor = {**(row.extra or {}), "b2b": row.b2b, "ftp": row.ftp, "email": row.email}
+        problems += vendor_secret_problems(f"vendor {row.id}", vendor, secrets)
+    if problems:
+        raise SettingsError("secrets no protocol can carry; fix these variables and start "
+                            "again:\n  " + "\n  ".join(problems))
 
 
 def _add_schema(components: dict[str, Any], model: type[BaseModel]) -> None:

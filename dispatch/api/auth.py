@@ -45,8 +45,18 @@ class ApiKeyMiddleware:
         if any([self._valid(candidate) for candidate in presented]):
             await self.app(scope, receive, send)
             return
-        await send({"type": "http.response.start", "status": 401, "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(UNAUTHORIZED)).encode()),
-            (b"www-authenticate", b"Bearer")]})
+        headers = [(b"content-type", b"application/json"),
+                   (b"content-length", str(len(UNAUTHORIZED)).encode()),
+                   (b"www-authenticate", b"Bearer")]
+        if _has_body(scope["headers"]):
+            # The body is never read: close rather than read and discard it (a 300 MB POST).
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": 401, "headers": headers})
         await send({"type": "http.response.body", "body": UNAUTHORIZED})
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False

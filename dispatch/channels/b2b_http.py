@@ -24,11 +24,13 @@ from dispatch.channels.base import (
     Evidence,
     SecretResolver,
     default_secrets,
+    delivery_error,
     proof,
     redact,
     resolve_secret,
     single_document,
     truncate,
+    unexpected_error,
 )
 from dispatch.documents.b2b_line import MEDIA_TYPE, validate_submit_body
 from dispatch.documents.base import Document
@@ -74,7 +76,8 @@ class B2BChannel:
             raise DeliveryError(f"B2B body of {document.name} is not JSON: {exc}",
                                 retryable=False) from exc
         url = target.url + SUBMIT_PATH
-        api_key = resolve_secret(self._secrets, target.api_key_env, f"B2B {target.url}")
+        api_key = resolve_secret(self._secrets, target.api_key_env, f"B2B {target.url}",
+                                 header=True)
         headers = {"Content-Type": MEDIA_TYPE, "Accept": "application/json",
                    "Idempotency-Key": envelope.idempotency_key}
         if api_key:
@@ -85,10 +88,15 @@ class B2BChannel:
             client = self._clients[ca_file] = self._client_factory(ca_file)
         try:
             response = await client.post(url, content=document.content, headers=headers)
+            error = None
         except httpx.HTTPError as exc:
-            raise _transport_error(exc, url, api_key) from exc
+            error = _transport_error(exc, url, api_key)
+        except Exception as exc:
+            error = unexpected_error(exc, what=f"B2B POST {url}", secrets=[api_key])
+        if error is not None:
+            raise error  # outside the except: the raw exception must not ride along
         status = response.status_code
-        answer = redact(truncate(response.text), [api_key])
+        answer = truncate(redact(response.text, [api_key]))
         if 200 <= status < 300:
             return Evidence(
                 channel="b2b", target=url, sha256=document.sha256, size=document.size,
@@ -115,13 +123,14 @@ class B2BChannel:
 def _transport_error(exc: httpx.HTTPError, url: str, api_key: str | None) -> DeliveryError:
     cause = exc.__cause__ or exc.__context__
     if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
-        return DeliveryError(
-            f"B2B POST {url}: server certificate not trusted ({exc}); "
-            "set ca_file in the vendor's b2b config or fix the server certificate",
-            retryable=False,
-        )
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return DeliveryError(f"B2B POST {url}: bad URL ({exc})", retryable=False)
-    kind = type(exc).__name__
-    return DeliveryError(redact(f"B2B POST {url} failed: {kind}: {exc}", [api_key]),
-                         retryable=True)
+        text = (f"B2B POST {url}: server certificate not trusted ({exc}); "
+                "set ca_file in the vendor's b2b config or fix the server certificate")
+        retryable = False
+    elif isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        text, retryable = f"B2B POST {url}: bad URL ({exc})", False
+    elif isinstance(exc, httpx.LocalProtocolError):
+        # We built a request HTTP cannot carry (e.g. a header value): a retry sends it again.
+        text, retryable = f"B2B POST {url}: request refused by the HTTP client ({exc})", False
+    else:
+        text, retryable = f"B2B POST {url} failed: {type(exc).__name__}: {exc}", True
+    return delivery_error(text, retryable=retryable, cause=exc, secrets=[api_key])

@@ -6,21 +6,32 @@ and what the remote side answered. Failures raise :class:`~dispatch.errors.Deliv
 with ``retryable`` set; a channel never returns False and never sleeps to retry.
 
 Secrets (passwords, API keys) are looked up by environment-variable *name* through an
-injectable :data:`SecretResolver` (default ``os.environ.get``) at the moment of use, and
-:func:`redact` scrubs them from any text that leaves a channel.
+injectable :data:`SecretResolver` (default ``os.environ.get``) at the moment of use.
+:func:`secret_problem` says why a value cannot be carried (control characters anywhere;
+non-ASCII in an HTTP header), so it is refused naming the variable, never the value.
+:func:`error_text` is the one way an exception becomes text (error messages, log lines,
+delivery rows): it goes through :func:`redact`, which removes every form of each secret
+(raw, stripped, ``repr``/``ascii``/bytes-repr escaped, JSON-escaped, URL-quoted).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
+import logging
 import os
 import socket
+import traceback as traceback_module
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
+from urllib.parse import quote as quote_url
 
 from dispatch.documents.base import Document
-from dispatch.errors import DeliveryError
+from dispatch.errors import DeliveryError, DispatchError
+
+log = logging.getLogger("dispatch.channels")
 
 SecretResolver = Callable[[str], str | None]
 """Maps an environment-variable name to its value (None when unset)."""
@@ -139,10 +150,34 @@ def temporary_name(name: str) -> str:
     return f".{name}.part"
 
 
-def resolve_secret(secrets: SecretResolver, env_name: str | None, what: str) -> str | None:
+def secret_problem(value: str, *, header: bool = False) -> str | None:
+    """Why a protocol cannot carry secret ``value``, in words that never quote it; else None.
+
+    Control characters (C0, DEL, C1) end or split a protocol line (FTP ``PASS``, an HTTP
+    header, SMTP AUTH) and are refused everywhere; ``header``: the value goes into an HTTP
+    header, which carries ASCII only.
+    """
+    for index, char in enumerate(value):
+        code = ord(char)
+        if code < 0x20 or 0x7F <= code < 0xA0:
+            if index == len(value) - 1 and char in "\r\n":
+                return ("ends with a line break (a secret read from a file keeps its newline?); "
+                        "strip it")
+            return (f"contains the control character U+{code:04X}; a protocol line cannot "
+                    "carry it, set the secret without it")
+        if header and code > 0x7E:
+            return ("contains a non-ASCII character; an HTTP header carries ASCII only, "
+                    "set an ASCII key")
+    return None
+
+
+def resolve_secret(secrets: SecretResolver, env_name: str | None, what: str, *,
+                   header: bool = False) -> str | None:
     """The value of ``env_name`` or None when no name is configured.
 
-    A configured but unset variable is a permanent error naming the variable (never a value).
+    A configured but unset variable, or a value the protocol cannot carry (see
+    :func:`secret_problem`; ``header``: it goes into an HTTP header), is a permanent error
+    naming the variable (never the value).
     """
     if not env_name:
         return None
@@ -152,15 +187,145 @@ def resolve_secret(secrets: SecretResolver, env_name: str | None, what: str) -> 
             f"{what}: environment variable {env_name} is not set; set it to the secret",
             retryable=False,
         )
+    problem = secret_problem(value, header=header)
+    if problem is not None:
+        raise DeliveryError(f"{what}: the value of environment variable {env_name} {problem}",
+                            retryable=False)
     return value
 
 
+_PLAIN_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _str_escaped(text: str, quote: str, *, ascii_only: bool) -> str:
+    """``text`` as inside ``repr()`` (``ascii_only``: ``ascii()``) quoted with ``quote``."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in _PLAIN_ESCAPES:
+            out.append(_PLAIN_ESCAPES[char])
+        elif char == quote:
+            out.append("\\" + char)
+        elif (ascii_only and code > 0x7E) or not char.isprintable():
+            out.append(f"\\x{code:02x}" if code < 0x100 else
+                       f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _bytes_escaped(data: bytes, quote: str) -> str:
+    """``data`` as inside a bytes ``repr()`` (``b'...'``) quoted with ``quote``."""
+    out = []
+    for byte in data:
+        char = chr(byte)
+        if char in _PLAIN_ESCAPES:
+            out.append(_PLAIN_ESCAPES[char])
+        elif char == quote:
+            out.append("\\" + char)
+        elif 0x20 <= byte < 0x7F:
+            out.append(char)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=256)
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """Every spelling of ``secret`` an error or log text may hold, longest first.
+
+    The value as is and stripped of surrounding whitespace; each as inside ``repr()``,
+    ``ascii()`` and the ``repr()`` of its UTF-8 and Latin-1 bytes, with either quote
+    escaped; JSON-escaped (ASCII or not); percent-encoded.
+    """
+    forms: set[str] = set()
+    for value in {secret, secret.strip()}:
+        if not value:
+            continue
+        forms.add(value)
+        for quote in ("'", '"'):
+            forms.add(_str_escaped(value, quote, ascii_only=False))
+            forms.add(_str_escaped(value, quote, ascii_only=True))
+            for encoding in ("utf-8", "latin-1"):
+                try:
+                    forms.add(_bytes_escaped(value.encode(encoding), quote))
+                except UnicodeEncodeError:
+                    pass
+        forms.add(json.dumps(value)[1:-1])
+        forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+        forms.add(quote_url(value, safe=""))
+        forms.add(quote_url(value.encode("utf-8", "surrogatepass"), safe=""))
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace every secret value occurring in ``text`` with ``***``."""
+    """``text`` with every form of every secret (see :func:`secret_forms`) replaced by ``***``."""
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "***")
+            for form in secret_forms(secret):
+                if form in text:
+                    text = text.replace(form, "***")
     return text
+
+
+def error_text(exc: BaseException, *, secrets: Iterable[str | None] = (),
+               traceback: bool = False) -> str:
+    """The one way an exception becomes text that leaves the process, secrets redacted.
+
+    ``"Type: message"`` (just the message for the package's own errors, which are written
+    to be read); ``traceback``: the whole formatted chain instead (causes included), for a
+    log. Use it wherever an unexpected exception is turned into an error, a log line or a
+    record: the library's text may quote a secret in any escaping.
+    """
+    secrets = tuple(secrets)
+    if traceback:
+        text = "".join(traceback_module.format_exception(exc))
+    else:
+        try:
+            message = str(exc)
+        except Exception:  # a broken __str__ must not hide the failure it describes
+            message = "(message not printable)"
+        if isinstance(exc, DispatchError):
+            text = message
+        else:
+            text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return redact(text, secrets)
+
+
+class RedactedCause(Exception):
+    """Stands in for a library exception whose text held a secret: its redacted text and
+    its traceback, so a chained traceback (logs, Prefect) still shows where it failed."""
+
+
+def delivery_error(message: str, *, retryable: bool, cause: BaseException | None = None,
+                   secrets: Iterable[str | None] = ()) -> DeliveryError:
+    """A DeliveryError whose message and chained cause carry no form of ``secrets``.
+
+    The cause is kept as is when no secret appears anywhere in its formatted chain, else
+    replaced by a :class:`RedactedCause`. Raise the result *outside* the ``except`` block
+    that caught ``cause`` (Python would chain the raw exception as ``__context__``).
+    """
+    secrets = tuple(s for s in secrets if s)
+    error = DeliveryError(redact(message, secrets), retryable=retryable)
+    if cause is not None:
+        if secrets:
+            full = "".join(traceback_module.format_exception(cause))
+            if redact(full, secrets) != full:
+                stand_in = RedactedCause(error_text(cause, secrets=secrets))
+                cause = stand_in.with_traceback(cause.__traceback__)
+        error.__cause__ = cause
+    return error
+
+
+def unexpected_error(exc: BaseException, *, what: str,
+                     secrets: Iterable[str | None] = ()) -> DeliveryError:
+    """An exception no mapping foresaw (a bug, an unmapped library error) as a retryable
+    DeliveryError; its redacted traceback is logged, since nobody expected it."""
+    secrets = tuple(secrets)
+    log.error("%s: unexpected error\n%s", what,
+              error_text(exc, secrets=secrets, traceback=True))
+    return delivery_error(f"{what}: unexpected {error_text(exc, secrets=secrets)}",
+                          retryable=True, cause=exc, secrets=secrets)
 
 
 def truncate(text: str, limit: int = REMOTE_TEXT_LIMIT) -> str:
@@ -174,14 +339,13 @@ def connect_tcp(host: str, port: int, timeout: float) -> socket.socket:
     return sock
 
 
-
 class ThreadedFileChannel:
     """``send`` shared by the file channels, whose libraries block (ftplib, paramiko).
 
     One lock per target (a connection carries one transfer at a time), the blocking work in
     a thread, and any library error mapped to a DeliveryError after the (possibly broken)
     connection is dropped. Subclasses provide ``_target_of``, ``_deliver``, ``_drop`` and
-    ``_mapped``.
+    ``_mapped`` (which builds its error with :func:`delivery_error`, the password redacted).
     """
 
     label: ClassVar[str]
@@ -218,4 +382,5 @@ class ThreadedFileChannel:
                 raise
             except Exception as exc:
                 self._drop(file_target)
-                raise self._mapped(exc, file_target, name, password) from exc
+                error = self._mapped(exc, file_target, name, password)
+        raise error  # outside the except: the raw exception must not ride along as context

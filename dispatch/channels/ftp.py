@@ -30,9 +30,10 @@ from dispatch.channels.base import (
     SecretResolver,
     ThreadedFileChannel,
     default_secrets,
+    delivery_error,
     proof,
-    redact,
     temporary_name,
+    unexpected_error,
 )
 from dispatch.documents.base import Document
 from dispatch.errors import DeliveryError
@@ -258,7 +259,10 @@ def _evidence(display: str, document: Document, path: str, size: int | None, *, 
 
 def _mapped(exc: Exception, target: FtpTarget, name: str, password: str | None) -> DeliveryError:
     where = target.display(name)
-    reply = str(exc)
+    try:
+        reply = str(exc)
+    except Exception:
+        reply = type(exc).__name__
     if isinstance(exc, ssl.SSLCertVerificationError):
         text = (f"FTPS {target.hostport}: server certificate not trusted ({exc.verify_message});"
                 " set ca_file in the vendor's ftp config or fix the server certificate")
@@ -276,7 +280,10 @@ def _mapped(exc: Exception, target: FtpTarget, name: str, password: str | None) 
     elif isinstance(exc, ftplib.error_perm):
         text = f"FTP {where}: {reply}"
         retryable = False
-    else:  # 4xx replies, unexpected replies, connection and TLS transport errors
+    elif isinstance(exc, ftplib.Error | OSError | EOFError):
+        # 4xx replies, unexpected replies, connection and TLS transport errors
         text = f"FTP {where}: {type(exc).__name__}: {reply}"
         retryable = True
-    return DeliveryError(redact(text, [password]), retryable=retryable)
+    else:
+        return unexpected_error(exc, what=f"FTP {where}", secrets=[password])
+    return delivery_error(text, retryable=retryable, cause=exc, secrets=[password])

@@ -19,6 +19,7 @@ import binascii
 import errno
 import hashlib
 import io
+import os
 import posixpath
 import socket
 from collections.abc import Callable
@@ -35,9 +36,10 @@ from dispatch.channels.base import (
     ThreadedFileChannel,
     connect_tcp,
     default_secrets,
+    delivery_error,
     proof,
-    redact,
     temporary_name,
+    unexpected_error,
 )
 from dispatch.documents.base import Document
 from dispatch.errors import DeliveryError
@@ -168,6 +170,10 @@ class SftpChannel(ThreadedFileChannel):
                 f"like 'ssh-ed25519 AAAA...' ({exc})",
                 retryable=False,
             ) from exc
+        if target.key_file and not os.path.isfile(target.key_file):
+            raise DeliveryError(
+                f"SFTP {target.hostport}: key_file {target.key_file} is not a readable file; "
+                "fix vendors[].ftp.key_file", retryable=False)
         if not target.key_file and password is None:
             raise DeliveryError(
                 f"SFTP {target.hostport}: configure key_file or password_env for the vendor",
@@ -282,7 +288,9 @@ def _mapped(exc: Exception, target: SftpTarget, name: str, password: str | None)
     elif isinstance(exc, FileNotFoundError):
         text = f"SFTP {where}: directory {target.directory} does not exist on the server"
         retryable = False
-    else:
+    elif isinstance(exc, paramiko.SSHException | OSError | EOFError):
         text = f"SFTP {where}: {type(exc).__name__}: {exc}"
         retryable = True
-    return DeliveryError(redact(text, [password]), retryable=retryable)
+    else:
+        return unexpected_error(exc, what=f"SFTP {where}", secrets=[password])
+    return delivery_error(text, retryable=retryable, cause=exc, secrets=[password])

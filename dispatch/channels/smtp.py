@@ -32,9 +32,11 @@ from dispatch.channels.base import (
     Envelope,
     Evidence,
     SecretResolver,
+    delivery_error,
     proof,
-    redact,
+    secret_problem,
     truncate,
+    unexpected_error,
 )
 from dispatch.documents.base import Document
 from dispatch.errors import DeliveryError
@@ -124,12 +126,19 @@ class SmtpChannel:
                                 envelope=envelope, message_id=message_id)
         data = message.as_bytes(policy=SMTP_POLICY)
         recipients = [*target.to, *target.cc]
+        problem = secret_problem(self._password) if self._password else None
+        if problem is not None:
+            raise DeliveryError(f"SMTP relay {self.relay}: the value of DISPATCH_SMTP_PASSWORD "
+                                f"{problem}", retryable=False)
         async with self._lock:
             try:
                 refused, reply = await self._transmit(sender, recipients, data)
+                error = None
             except Exception as exc:
                 await self._drop()
-                raise self._mapped(exc, message_id) from exc
+                error = self._mapped(exc, message_id)
+        if error is not None:
+            raise error  # outside the except: the raw exception must not ride along
         remote: dict[str, Any] = {"reply": truncate(reply), "message_id": message_id,
                                   "relay": self.relay}
         if refused:
@@ -218,14 +227,17 @@ class SmtpChannel:
             text = (f"SMTP relay {relay}: {exc}; check DISPATCH_SMTP_SECURITY "
                     f"({self._settings.smtp_security}) and the relay's configuration")
             retryable = False
-        elif isinstance(exc, _TRANSIENT) or not isinstance(exc, aiosmtplib.SMTPException):
+        elif isinstance(exc, _TRANSIENT):
             text = f"SMTP relay {relay}: {type(exc).__name__}: {exc}"
             retryable = True  # connect errors, timeouts, disconnects, OS errors
-        else:  # e.g. "AUTH not supported": a configuration problem a retry cannot fix
+        elif isinstance(exc, aiosmtplib.SMTPException):
+            # e.g. "AUTH not supported": a configuration problem a retry cannot fix
             text = (f"SMTP relay {relay}: {exc}; check the DISPATCH_SMTP_* settings "
                     "against the relay")
             retryable = False
-        return DeliveryError(redact(text, [self._password]), retryable=retryable)
+        else:
+            return unexpected_error(exc, what=f"SMTP relay {relay}", secrets=[self._password])
+        return delivery_error(text, retryable=retryable, cause=exc, secrets=[self._password])
 
 
 def _mailto(target: VendorEmail) -> str:

@@ -7,7 +7,9 @@ every field but ``addressLine2`` is required). 200 with an order id; 400 listing
 An ``Idempotency-Key`` seen before replays the first answer without a second submission
 (409 if the body differs). With ``api_key`` set, ``Authorization: Bearer <key>`` is
 required (401). Faults: :meth:`B2BStandin.fail_next` answers the next requests with a status;
-:meth:`B2BStandin.drop_next` closes the connection after reading a request.
+:meth:`B2BStandin.drop_next` closes the connection after reading a request;
+:meth:`B2BStandin.echo_next` answers with a status and the request's ``Authorization`` in the
+body (as careless error pages do: the client must not leak a key the server echoes).
 """
 
 from __future__ import annotations
@@ -103,12 +105,18 @@ class B2BStandin:
         with self._lock:
             self._faults.append("drop")
 
+    def echo_next(self, status: int) -> None:
+        with self._lock:
+            self._faults.append(f"echo {status}")
+
     def _answer(self, headers: Any, raw: bytes) -> tuple[int, dict[str, Any]] | None:
         with self._lock:
             self.requests += 1
             fault = self._faults.popleft() if self._faults else None
         if fault == "drop":
             return None
+        if isinstance(fault, str) and fault.startswith("echo "):
+            return int(fault[5:]), {"authorization": headers.get("Authorization")}
         if isinstance(fault, int):
             return fault, {"error": f"stand-in fault {fault}"}
         if self.api_key is not None and headers.get("Authorization") != f"Bearer {self.api_key}":
