@@ -1,4 +1,5 @@
-"""`dispatch load`: YAML/JSON, all-or-nothing, errors naming entry and field, upsert."""
+"""`dispatch load`: YAML/JSON, errors naming entry and field, upsert (the store's side of it,
+all-or-nothing and cross-references, is tests/store/test_reference.py)."""
 
 from __future__ import annotations
 
@@ -67,27 +68,6 @@ def test_cli_error_names_entry_and_field_and_exits_2(tmp_path: Path) -> None:
     assert "vendors[0] (ACME).ftp.url: Value error, scheme must be sftp://, ftp:// or ftps://" \
         in run.stderr
     assert "Traceback" not in run.stderr
-
-
-def test_nothing_is_written_when_one_entry_is_invalid(db_url: str) -> None:
-    engine = make_engine(db_url)
-    data = yaml.safe_load(SAMPLE.read_text())
-    data["devices"].append({"id": "DEV-9", "stock": "Atlantis"})
-    with pytest.raises(ReferenceDataError) as err:
-        _load(engine, data)
-    assert err.value.problems == [
-        "devices[3] (DEV-9).stock: stock 'Atlantis' does not exist (add it under stocks:)"]
-    assert _count(engine, models.Vendor.__table__) == 0
-    assert _count(engine, models.Item.__table__) == 0
-
-
-def test_references_may_point_at_data_already_loaded(db_url: str) -> None:
-    engine = make_engine(db_url)
-    _load(engine, {"stocks": [{"name": "S1"}], "vendors": [{"id": "V1", "name": "V"}]})
-    _load(engine, {"devices": [{"id": "D1", "stock": "S1"}],
-                   "items": [{"id": "I1", "name": "i", "unit": "pc", "vendors": {"V1": {}}}]})
-    snapshot = load_snapshot(engine)
-    assert snapshot.devices == {"D1": "S1"} and "V1" in snapshot.items["I1"].vendors
 
 
 @pytest.mark.parametrize(("entry", "message"), [

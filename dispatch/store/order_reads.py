@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, bindparam, select
+from sqlalchemy import BindParameter, Column, Connection, Table, bindparam, select
 
 from dispatch.store.tables import DELIVERIES, JOBS, LINES, ORDERS, TRANSACTIONS
 from dispatch.vocabulary import Channel, DeliveryStatus, DispatchKind, DocumentFormat
@@ -103,7 +103,7 @@ def _columns(table: Table, record: type, *, skip: int = 0) -> list[Column[Any]]:
     return [table.c[field.name] for field in fields(record)[skip:]]
 
 
-_BY_ORDER = bindparam("b_order_id")
+_BY_ORDER: BindParameter[str] = bindparam("b_order_id")
 _HEADER = select(*_columns(ORDERS, OrderHeader)).where(ORDERS.c.id == _BY_ORDER)
 _LINES = (select(*_columns(LINES, OrderLine)).where(LINES.c.order_id == _BY_ORDER)
           .order_by(LINES.c.position))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dispatch.errors import ReferenceDataError, TemplateError
@@ -27,22 +29,54 @@ from dispatch.store.tables import (
 TemplateChecker = Callable[..., None]
 
 
+@dataclass(frozen=True, slots=True)
+class StoredKeys:
+    """The stock names and vendor ids already stored (a file may refer to them)."""
 
-def _existing(conn: Connection, column) -> set[str]:  # type: ignore[no-untyped-def]
-    return set(conn.execute(select(column)).scalars())
+    stocks: frozenset[str]
+    vendors: frozenset[str]
 
 
-def validate_against_store(
+@dataclass(frozen=True, slots=True)
+class StoredVendor:
+    """A vendors row as loaded: its channel targets and the file's extra keys."""
+
+    id: str
+    name: str
+    allow_overstock: bool
+    send_changes: bool
+    email: dict[str, Any] | None
+    ftp: dict[str, Any] | None
+    b2b: dict[str, Any] | None
+    extra: dict[str, Any] | None
+
+
+def read_keys(conn: Connection) -> StoredKeys:
+    """What a loaded file's cross-references may name besides its own entries."""
+    return StoredKeys(stocks=frozenset(conn.execute(select(STOCKS.c.name)).scalars()),
+                      vendors=frozenset(conn.execute(select(VENDORS.c.id)).scalars()))
+
+
+def read_vendors(conn: Connection) -> list[StoredVendor]:
+    """Every stored vendor, by id."""
+    columns = [VENDORS.c[field.name] for field in fields(StoredVendor)]
+    return [StoredVendor(*row) for row in conn.execute(select(*columns).order_by(VENDORS.c.id))]
+
+
+# The file checks below are not storage: they belong beside check_duplicates in
+# dispatch/reference_data.py. They take what the store knows as a value, so moving them is
+# a cut and paste.
+def reference_problems(
     data: ReferenceData,
-    conn: Connection,
     *,
+    stored: StoredKeys,
     templates_dir: Path,
     check_template: TemplateChecker | None,
 ) -> list[str]:
-    """Cross-references (file + database) and template files; returns problems."""
+    """Cross-references (file + stored keys) and template files; returns problems."""
     problems = check_duplicates(data)
-    stocks = {s.name for s in data.stocks} | _existing(conn, STOCKS.c.name)
-    vendors = {v.id for v in data.vendors} | _existing(conn, VENDORS.c.id)
+    stocks = {s.name for s in data.stocks} | stored.stocks
+    vendors = {v.id for v in data.vendors} | stored.vendors
     for index, device in enumerate(data.devices):
         if device.stock not in stocks:
             problems.append(
@@ -73,7 +107,9 @@ def validate_against_store(
     return problems
 
 
-def _upsert(conn: Connection, table, rows: list[dict], keys: list[str]) -> None:  # type: ignore[no-untyped-def]
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str]
+            ) -> None:
+    """Insert rows, or update every non-key column of those already there."""
     if not rows:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -94,11 +130,16 @@ def upsert_reference_data(
     templates_dir: Path,
     check_template: TemplateChecker | None = None,
 ) -> dict[str, int]:
-    """Validate everything, then write everything in one transaction (or nothing)."""
+    """Validate everything, then write everything in one transaction (or nothing).
+
+    Returns:
+        How many entries of each section the file held.
+    Raises:
+        ReferenceDataError: naming ``source`` and every problem; nothing was written.
+    """
     with transaction(engine) as conn:
-        problems = validate_against_store(
-            data, conn, templates_dir=templates_dir, check_template=check_template
-        )
+        problems = reference_problems(data, stored=read_keys(conn), templates_dir=templates_dir,
+                                      check_template=check_template)
         if problems:
             raise ReferenceDataError(source, problems)
         _upsert(conn, VENDORS, [
@@ -114,15 +155,14 @@ def upsert_reference_data(
                 [{"id": d.id, "stock_name": d.stock} for d in data.devices], ["id"])
         _upsert(conn, ITEMS,
                 [{"id": i.id, "name": i.name, "unit": i.unit} for i in data.items], ["id"])
-        item_vendor = ITEM_VENDORS
-        if data.items:
-            conn.execute(delete(item_vendor).where(
-                item_vendor.c.item_id.in_([i.id for i in data.items])))
+        if data.items:  # an item's vendor list is replaced, not merged
+            conn.execute(delete(ITEM_VENDORS).where(
+                ITEM_VENDORS.c.item_id.in_([i.id for i in data.items])))
             rows = [{"item_id": i.id, "vendor_id": vid, "quoted": iv.quoted,
                      "atelier_code": iv.atelier_code, "price": iv.price}
                     for i in data.items for vid, iv in i.vendors.items()]
             if rows:
-                conn.execute(item_vendor.insert(), rows)
+                conn.execute(ITEM_VENDORS.insert(), rows)
         _upsert(conn, TEMPLATES,
                 [{"name": t.name, "format": t.format, "file": t.file} for t in data.templates],
                 ["name"])
@@ -131,9 +171,9 @@ def upsert_reference_data(
              "address_line2": loc.addressLine2, "city": loc.city, "province": loc.province,
              "country_title": loc.countryTitle, "zip_code": loc.zipCode}
             for loc in data.locations], ["id"])
-        counter = COUNTERS
-        conn.execute(update(counter).where(counter.c.name == "refdata_version")
-                     .values(value=counter.c.value + 1))
+        # Executors re-read their cached snapshot when this number moves.
+        conn.execute(update(COUNTERS).where(COUNTERS.c.name == "refdata_version")
+                     .values(value=COUNTERS.c.value + 1))
     return {section: len(getattr(data, section)) for section in
             ("vendors", "stocks", "devices", "items", "templates", "locations")}
 
@@ -163,18 +203,16 @@ def read_snapshot(conn: Connection) -> RefSnapshot:
         locations=frozenset(conn.execute(select(LOCATIONS.c.id)).scalars()),
     )
 
-
-
-
 def template_file_of(conn: Connection, *, name: str) -> str | None:
-    table = TEMPLATES
-    return conn.execute(select(table.c.file).where(table.c.name == name)).scalar()
+    """The file of template ``name`` (relative to the templates directory); None if unknown."""
+    return conn.execute(select(TEMPLATES.c.file).where(TEMPLATES.c.name == name)).scalar()
 
 
 _VERSION = select(COUNTERS.c.value).where(COUNTERS.c.name == "refdata_version")
 
 
 def refdata_version(conn: Connection) -> int:
+    """The reference data's version: it moves with every load."""
     return int(conn.execute(_VERSION).scalar_one())
 
 
@@ -196,5 +234,6 @@ class SnapshotCache:
 
 
 def load_snapshot(engine: Engine) -> RefSnapshot:
+    """``read_snapshot`` in a read transaction of its own."""
     with reading(engine) as conn:
         return read_snapshot(conn)
