@@ -145,7 +145,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
         rows = outbox.list_deliveries(conn, status=status, waiting=args.waiting,
                                       order_id=args.order, limit=args.limit)
     table = [delivery_row(r) for r in rows]
-    columns = WAITING_COLUMNS if args.waiting else DELIVERY_COLUMNS
+    columns: tuple[str, ...] = WAITING_COLUMNS if args.waiting else DELIVERY_COLUMNS
     if any(r["next_attempt"] for r in table) and "next_attempt" not in columns:
         columns = (*columns[:-1], "next_attempt", columns[-1])
     if args.json:
