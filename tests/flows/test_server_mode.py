@@ -141,3 +141,27 @@ def test_scheduled_deployment_dispatches_what_no_event_triggered(
     finally:
         sm.set_schedule(SCHEDULED, active=False)
         sm.set_triggers(ON_EVENT, enabled=True)
+
+
+def test_a_retry_is_a_scheduled_run_named_after_the_order(server_mode: ServerMode) -> None:
+    """One retry clock (issue 9): a 503 leaves the B2B line Pending with its error and
+    NextAttemptAt; the run ends without sleeping, having scheduled a run of its deployment
+    named ``{OrderId}-retry`` at the due time, which the worker starts and which delivers."""
+    sm = server_mode
+    sm.world.b2b.fail_next(503)
+    order_id, _posted = sm.create_order({
+        "VendorId": "ACME", "StockName": "Main", "DeviceId": "DEV-1", "Status": "Active",
+        "SendOptions": {"Channel": {"IsB2B": True}},
+        "PurchaseOrderItems": [{"ItemId": "DRILL-5", "TotalQuantity": 3}]})
+    first = sm.wait_flow_run(
+        ON_EVENT, lambda r: r.parameters.get("order_id") == f"purchase-order.{order_id}"
+        and r.state_name == "Completed")
+    assert first.name == f"{order_id}-purchase-1"
+    rows = sm.wait_delivered(order_id)
+    (row,) = rows
+    assert (row["Status"], row["Attempts"]) == ("Delivered", 2)
+    retry = sm.wait_flow_run(ON_EVENT, lambda r: r.parameters.get("order_id") == order_id
+                             and r.parameters.get("reason") == "retry"
+                             and r.state_name == "Completed")
+    assert retry.id != first.id and retry.name.startswith(order_id)
+    assert retry.expected_start_time > first.start_time  # scheduled for the due time
