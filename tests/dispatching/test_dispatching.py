@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+
+import pytest
 
 from dispatch.channels import ChannelSet
 from dispatch.dispatching import run
@@ -239,3 +242,26 @@ def test_split_fills_every_slot_then_caps_the_group_size() -> None:
     assert sizes(1000, 8, 10) == [10] * 100
     assert sizes(20, 8, 1) == [1] * 20
     assert sizes(0, 8, 10) == []
+
+
+def test_an_unexpected_channel_error_is_retried_and_never_carries_the_secret(
+        env: Env, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A bug or an unmapped library error inside a channel: the send is recorded as a
+    retry (Pending), and the error text and the log pass through the one choke point
+    that removes every form of the vendor's key."""
+    secret = os.environ["ACME_B2B_KEY"]
+    order_id = env.order(all_channels_order(SendOptions={"Channel": {"IsB2B": True}},
+                                            PurchaseOrderItems=[{"ItemId": "DRILL-5",
+                                                                 "TotalQuantity": 1}]))
+
+    class Broken:
+        async def send(self, *_args: object) -> None:
+            raise RuntimeError(f"Illegal header value {('Bearer ' + secret + chr(10))!r}")
+
+    monkeypatch.setattr(ChannelSet, "for_target", lambda self, target: Broken())
+    (outcome,) = env.run_due()
+    assert outcome.status == "Retrying" and "RuntimeError" in outcome.error
+    row = env.api.order(order_id)["Deliveries"][0]
+    assert row["Status"] == "Pending" and "Illegal header value" in row["Error"]
+    for text in (row["Error"], caplog.text, json.dumps(row)):
+        assert secret not in text and repr(secret)[1:-1] not in text
