@@ -72,3 +72,24 @@ def test_serve_refuses_to_start_without_api_keys(tmp_path) -> None:
     run = subprocess.run([sys.executable, "-m", "dispatch", "serve"], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "DISPATCH_API_KEYS" in run.stderr
+
+
+def test_limits_have_spec_defaults_and_bounds() -> None:
+    s = load_settings()
+    assert (s.max_lines, s.max_body_bytes, s.client_timeout, s.max_document_bytes) == (
+        2000, 4 * 1024 * 1024, 30.0, 20 * 1024 * 1024)
+    for name, bad in [("max_lines", 0), ("max_body_bytes", 10), ("client_timeout", 0),
+                      ("max_document_bytes", -1)]:
+        with pytest.raises(SettingsError, match=f"DISPATCH_{name.upper()}"):
+            load_settings(**{name: bad})
+    fields = type(load_settings()).model_fields
+    for name in ("max_lines", "max_body_bytes", "client_timeout", "max_document_bytes"):
+        assert fields[name].description, name
+
+
+def test_a_refused_secret_setting_is_named_never_shown() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(smtp_password="Hunter2-Zq\n")
+    text = str(caught.value)
+    assert "DISPATCH_SMTP_PASSWORD" in text and "line break" in text
+    assert "Hunter2" not in text and caught.value.__context__ is None
