@@ -303,7 +303,7 @@ class Setup:
         counts = self.counts(engine)
         with engine.connect() as conn:
             done = conn.execute(text(
-                "SELECT count(*) FROM dispatch_job WHERE status = 'done'")).scalar_one()
+                "SELECT count(*) FROM dispatch_job WHERE status = 'Done'")).scalar_one()
             attempts = conn.execute(text("SELECT max(attempts) FROM delivery")).scalar_one()
         engine.dispose()
         received = {"emails": len(self.world.smtp.messages),
