@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from dispatch.erp.schemas import QuantityItem, UpdateOrderRequest, UpdateQuantityRequest
@@ -44,8 +45,25 @@ def missing_order(order_id: str | None) -> Decision:
     return out
 
 
-def _resolve_line(order: OrderState, entry: QuantityItem, path: str, out: Decision,
-                  index: int) -> LineState | None:
+@dataclass(frozen=True)
+class LineIndex:
+    """An order's lines by id and by item, built once per request: resolving every entry
+    of an UpdateQuantity stays linear in the request, whatever the order's size."""
+
+    by_id: dict[str, LineState]
+    by_item: dict[str, list[LineState]]
+
+    @classmethod
+    def of(cls, order: OrderState) -> LineIndex:
+        by_item: dict[str, list[LineState]] = {}
+        for line in order.lines:
+            if line.item_id:
+                by_item.setdefault(line.item_id, []).append(line)
+        return cls({line.id: line for line in order.lines}, by_item)
+
+
+def _resolve_line(order: OrderState, lines: LineIndex, entry: QuantityItem, path: str,
+                  out: Decision, index: int) -> LineState | None:
     """The line ``entry`` refers to (by Id, or by ItemId and DeviceId), else an error."""
     if entry.Id:
         if entry.ItemId or entry.DeviceId:
@@ -53,15 +71,15 @@ def _resolve_line(order: OrderState, entry: QuantityItem, path: str, out: Decisi
                 index, f"{path}.Id: give Id alone, or ItemId (and DeviceId) without Id"
             )
             return None
-        for line in order.lines:
-            if line.id == entry.Id:
-                return line
+        found = lines.by_id.get(entry.Id)
+        if found is not None:
+            return found
         out.line_error(index, f"{path}.Id: order '{order.id}' has no line '{entry.Id}'")
         return None
     if not entry.ItemId:
         out.line_error(index, f"{path}.Id: required (or reference the line by ItemId)")
         return None
-    candidates = [line for line in order.lines if line.item_id == entry.ItemId]
+    candidates = lines.by_item.get(entry.ItemId, [])
     if entry.DeviceId:
         if order.device_id and entry.DeviceId != order.device_id:
             out.line_error(
@@ -107,10 +125,11 @@ def update_quantity(
         return out
     vendor = ref.vendors.get(order.vendor_id)
     new_lines = {line.id: _copy(line) for line in order.lines}
+    lines = LineIndex.of(order)
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
         path = f"PurchaseOrderItems[{index}]"
-        line = _resolve_line(order, entry, path, out, index)
+        line = _resolve_line(order, lines, entry, path, out, index)
         if line is None:
             continue
         if line.id in seen:

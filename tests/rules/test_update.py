@@ -302,3 +302,33 @@ def test_update_order_does_not_mutate_the_state() -> None:
     update_order(state, UpdateOrderRequest(OrderId="PO1", Status="Cancelled", Notes="n"))
     update_quantity(state, qty({"Id": "L1", "ReceivedQuantity": 5}), ref())
     assert state.status == "Active" and state.lines[0].received == 2
+
+
+class CountingLines(list):  # type: ignore[type-arg]
+    """An order's lines that count how often they are walked."""
+
+    walks = 0
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        CountingLines.walks += 1
+        return super().__iter__()
+
+
+@pytest.mark.parametrize("by", ["Id", "ItemId"])
+def test_resolving_entries_walks_the_order_a_fixed_number_of_times(by: str) -> None:
+    """Issue 12: nothing quadratic in a request. 2,000 entries on a 2,000-line order walk
+    its lines a constant number of times (not once per entry, as a scan per entry did)."""
+    n = 2000
+    lines = CountingLines(LineState(f"L{i}", i, f"I{i}", None, None, total=10)
+                          for i in range(n))
+    state = order("Active", device="D")
+    state.lines = lines
+    snapshot = RefSnapshot(vendors={"V": VendorRef("V")},
+                           items={f"I{i}": ItemRef(f"I{i}") for i in range(n)})
+    entries = [{"Id": f"L{i}", "ReceivedQuantity": 1} if by == "Id"
+               else {"ItemId": f"I{i}", "ReceivedQuantity": 1} for i in range(n)]
+    CountingLines.walks = 0
+    out = update_quantity(state, qty(*entries), snapshot)
+    assert not out.failed, out.all_errors()[:3]
+    assert len(out.line_changes) == n
+    assert CountingLines.walks <= 5, CountingLines.walks
