@@ -31,7 +31,7 @@ from dispatch.documents.context import DocumentContext
 from dispatch.documents.pdf_layout import compile_layout
 from dispatch.documents.pdf_model import CELL_SEP, NUMERIC_CHARS, SLOT_SEP, Column, Layout
 from dispatch.documents.sandbox import MARKUP_ENV
-from dispatch.documents.template_files import CompiledCache
+from dispatch.documents.template_files import CompiledCache, resolve_template
 from dispatch.errors import RenderError, TemplateError
 
 _LAYOUTS: CompiledCache[Layout] = CompiledCache(compile_layout)
@@ -47,6 +47,33 @@ def plain(text: str) -> str:
     if "&" in text or "<" in text:
         return html.unescape(text.replace("<br/>", "\n"))
     return text
+
+
+_IMG = re.compile(r"<\s*img\b[^>]*>", re.IGNORECASE)
+_SRC = re.compile(r"""\bsrc\s*=\s*("[^"]*"|'[^']*'|[^\s/>]+)""", re.IGNORECASE)
+
+
+def confined_images(text: str, templates_dir: Path | None, label: str) -> str:
+    """``text`` with every ``<img src=...>`` pointing at the real path of a file inside the
+    templates directory (symlinks resolved); anything else (absolute, ``..``, outside, a
+    URL, missing) raises TemplateError. reportlab would otherwise open any path or URL."""
+    if "<" not in text or _IMG.search(text) is None:
+        return text
+
+    def confine(tag: re.Match[str]) -> str:
+        found = _SRC.search(tag.group(0))
+        if found is None:
+            raise TemplateError(f"{label}: an <img> without src")
+        src = html.unescape(found.group(1).strip("\"'"))
+        if templates_dir is None or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", src):
+            raise TemplateError(f"{label}: image {src!r}: give a file under the templates "
+                                "directory (no URL, no absolute path)")
+        path = resolve_template(templates_dir, src, label=f"{label} image")
+        real = html.escape(str(path), quote=True)
+        start, end = found.span()
+        return f'{tag.group(0)[:start]}src="{real}"{tag.group(0)[end:]}'
+
+    return _IMG.sub(confine, text)
 
 
 def cell(text: str, column: Column) -> Any:
@@ -109,7 +136,7 @@ def render_layout(layout: Layout, ctx: DocumentContext) -> bytes:
             # A row taller than a page (a very long note): let rows split across pages.
             # Not the default because reportlab then misplaces repeated headers.
             return _render(layout, names, split_rows=True)
-    except RenderError:
+    except (RenderError, TemplateError):
         raise
     except JinjaError as exc:
         raise RenderError(f"{layout.path.name}: {type(exc).__name__}: {exc}") from exc
@@ -127,18 +154,20 @@ def _render(layout: Layout, names: dict[str, Any], *, split_rows: bool) -> bytes
             continue
         kind = el.kind
         if kind == "paragraph":
-            story.append(Paragraph(texts[el.text], el.style))
+            text = confined_images(texts[el.text], layout.templates_dir, layout.path.name)
+            story.append(Paragraph(text, el.style))
         elif kind == "spacer":
             story.append(Spacer(1, el.height))
         elif kind == "page_break":
             story.append(PageBreak())
         elif kind == "table":
-            data = [[cell(texts[slot], column) for slot, column in row] for row in el.rows]
+            data = [[cell(confined_images(texts[slot], layout.templates_dir, layout.path.name),
+                          column) for slot, column in row] for row in el.rows]
             story.append(
                 Table(data, colWidths=el.widths, style=el.table_style, splitInRow=split_rows)
             )
         else:
-            story.append(_loop_table(el, texts, names, split_rows))
+            story.append(_loop_table(el, texts, names, split_rows, layout))
     buf = io.BytesIO()
     top, right, bottom, left = layout.margins
     width, height = layout.pagesize
@@ -161,7 +190,8 @@ def _render(layout: Layout, names: dict[str, Any], *, split_rows: bool) -> bytes
     return buf.getvalue()
 
 
-def _loop_table(el: Any, texts: list[str], names: dict[str, Any], split_rows: bool) -> Table:
+def _loop_table(el: Any, texts: list[str], names: dict[str, Any], split_rows: bool,
+                layout: Layout) -> Table:
     ncols = len(el.columns)
     data: list[list[Any]] = [[plain(texts[slot]) for slot in el.header]]
     out = el.template.render(names)
@@ -171,7 +201,8 @@ def _loop_table(el: Any, texts: list[str], names: dict[str, Any], split_rows: bo
             cells = row.split(CELL_SEP)
             if len(cells) != ncols:
                 raise RenderError("a repeated table row produced a separator character")
-            data.append([cell(v, col) for v, col in zip(cells, columns, strict=True)])
+            data.append([cell(confined_images(v, layout.templates_dir, layout.path.name), col)
+                         for v, col in zip(cells, columns, strict=True)])
     for frow in el.footer:
         cells = [plain(texts[slot]) for slot in frow]
         data.append((cells + [""] * ncols)[:ncols])

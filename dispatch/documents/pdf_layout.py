@@ -182,6 +182,7 @@ class LayoutCompiler:
             watermark=watermark,
             page_font=(font, self.value(page, "font_size", parse_length, 7.5)),
             watermark_color=self.value(page, "watermark_color", parse_color, "#d8d8d8"),
+            templates_dir=self.templates_dir,
         )
 
     def margins(self, raw: Any, where: Any) -> tuple[float, float, float, float]:

@@ -83,3 +83,4 @@ class Layout:
     watermark: int | None
     page_font: tuple[str, float]
     watermark_color: Any
+    templates_dir: Path | None = None  # where <img src=...> files must lie

@@ -15,8 +15,9 @@ from dispatch.documents.context import DocumentContext
 from dispatch.documents.excel import ExcelRenderer
 from dispatch.documents.order_xml import XmlRenderer
 from dispatch.documents.pdf import PdfRenderer
+from dispatch.documents.sandbox import DEFAULT_MAX_DOCUMENT_BYTES, limited
 from dispatch.documents.template_files import resolve_template
-from dispatch.errors import TemplateError
+from dispatch.errors import RenderError, TemplateError
 
 # The project's own templates/ (used when DISPATCH_TEMPLATES_DIR has no XML schema).
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -84,6 +85,7 @@ def render_document(
     template_file: str | None = None,
     templates_dir: Path,
     template_name: str | None = None,
+    max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
 ) -> Document:
     """Render one document of ``ctx`` in ``format`` from ``template_file``.
 
@@ -92,6 +94,8 @@ def render_document(
         template_file: the template entry's ``file`` (relative to ``templates_dir``);
             required for PDF and Excel, ignored for XML.
         template_name: the template entry's name, only to make errors say which one.
+        max_bytes: ``DISPATCH_MAX_DOCUMENT_BYTES``: the largest document, and the largest
+            value or output a template may build on the way (see ``sandbox``).
 
     Raises:
         TemplateError: the template is missing, outside ``templates_dir`` or broken.
@@ -104,7 +108,13 @@ def render_document(
         if not template_file:
             raise TemplateError(f"a {renderer.format} document needs a template; none was named")
         path = resolve_template(templates_dir, template_file, label=label)
-    content = renderer.render(ctx, template=path, templates_dir=templates_dir)
+    with limited(max_bytes):
+        content = renderer.render(ctx, template=path, templates_dir=templates_dir)
+    if len(content) > max_bytes:
+        raise RenderError(
+            f"{renderer.format} document of {ctx.order.Id} from template "
+            f"{template_name or template_file or '(built in)'!r}: {len(content):,} bytes, more "
+            f"than DISPATCH_MAX_DOCUMENT_BYTES ({max_bytes:,}); shorten the template or the order")
     return Document(
         name=document_name(ctx, renderer.format),
         content=content,
