@@ -24,13 +24,63 @@ def _utcnow() -> dt.datetime:
 
 
 @dataclass(frozen=True)
+class PostalAddress:
+    """A structured postal address (reference data ``party.address``), for standard documents."""
+
+    street: str | None = None
+    additional_street: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
+    region: str | None = None
+    country: str | None = None  # ISO 3166-1 alpha-2, e.g. "SE"
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """The address as printed lines, without empty ones."""
+        city = " ".join(p for p in (self.postal_code, self.city) if p)
+        parts = (
+            self.street,
+            self.additional_street,
+            ", ".join(p for p in (city, self.region) if p),
+            self.country,
+        )
+        return tuple(p for p in parts if p)
+
+
+@dataclass(frozen=True)
+class CxmlIdentity:
+    """A cXML credential (reference data ``cxml:``); the shared secret only by env-var name."""
+
+    domain: str
+    identity: str
+    shared_secret_env: str | None = None
+
+
+@dataclass(frozen=True)
 class Party:
-    """A buyer or vendor block: who, and how to reach them."""
+    """A buyer or vendor block: who, and how to reach them.
+
+    The fields after ``address`` (turn 2) are optional party data for standard documents
+    (Peppol, cXML, Order-X); a party without them renders as before.
+    """
 
     name: str
     id: str | None = None
     email: str | None = None  # addresses to show, comma-separated
     address: tuple[str, ...] = ()  # printed lines of a postal address
+    legal_name: str | None = None
+    endpoint_id: str | None = None  # e.g. a GLN, with its ISO 6523 ICD scheme ("0088")
+    endpoint_scheme: str | None = None
+    vat_id: str | None = None
+    postal_address: PostalAddress | None = None
+    cxml: CxmlIdentity | None = None
+
+    @property
+    def address_lines(self) -> tuple[str, ...]:
+        """``address`` if given, else the lines of ``postal_address``."""
+        if self.address or self.postal_address is None:
+            return self.address
+        return self.postal_address.lines
 
 
 @dataclass(frozen=True)
@@ -45,6 +95,7 @@ class Location:
     countryTitle: str
     zipCode: str
     addressLine2: str | None = None
+    countryCode: str | None = None  # ISO 3166-1 alpha-2, for standard documents (optional)
 
     @property
     def lines(self) -> tuple[str, ...]:
@@ -97,6 +148,8 @@ class Line:
     LineReference: str | None = None
     ExpectedDate: dt.datetime | None = None
     DeviceId: str | None = None
+    unit_code: str | None = None  # reference data item ``unit_code`` (UN/ECE Rec 20), optional
+    gtin: str | None = None  # reference data item ``gtin``, optional
 
     @property
     def Code(self) -> str:

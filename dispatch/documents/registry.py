@@ -1,8 +1,11 @@
 """The Renderer protocol, the registry of formats, and ``render_document``: the one entry.
 
 Adding a format is one module with a class satisfying ``Renderer`` plus one line in
-``RENDERERS``. Everything here is pure: no network, no database; template files are read
-(and compiled once per modification time) from the templates directory.
+``RENDERERS``. XML has two renderers: the canonical document (``order_xml``, the default)
+and named XML templates (``xml_template``: a ``templates:`` entry or a built-in such as
+``peppol``), chosen when ``render_document`` is given one. Everything here is pure: no
+network, no database; template files are read (and compiled once per modification time)
+from the templates directory.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dispatch.documents.order_xml import XmlRenderer
 from dispatch.documents.pdf import PdfRenderer
 from dispatch.documents.sandbox import DEFAULT_MAX_DOCUMENT_BYTES, limited
 from dispatch.documents.template_files import resolve_template
+from dispatch.documents.xml_spec import ALL_KINDS, XmlTemplateSpec, builtin_xml_template
+from dispatch.documents.xml_template import XmlTemplateRenderer
 from dispatch.errors import RenderError, TemplateError
 
 # The project's own templates/ (used when DISPATCH_TEMPLATES_DIR has no XML schema).
@@ -59,6 +64,7 @@ RENDERERS: dict[str, Renderer] = {
     "PDF": PdfRenderer(),
     "Excel": ExcelRenderer(),
 }
+XML_TEMPLATES = XmlTemplateRenderer()  # XML from a named template (SPEC 4)
 
 
 def get_renderer(format: str) -> Renderer:
@@ -86,14 +92,19 @@ def render_document(
     templates_dir: Path,
     template_name: str | None = None,
     max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+    xml_template: XmlTemplateSpec | None = None,
 ) -> Document:
     """Render one document of ``ctx`` in ``format`` from ``template_file``.
 
     Args:
         format: ``XML``, ``PDF`` or ``Excel``.
         template_file: the template entry's ``file`` (relative to ``templates_dir``);
-            required for PDF and Excel, ignored for XML.
-        template_name: the template entry's name, only to make errors say which one.
+            required for PDF and Excel. For XML: a one-file XML template (no schema).
+        template_name: the template entry's name, to make errors say which one; for XML
+            without ``xml_template`` or ``template_file``, a built-in template's name
+            (``peppol``, ``cxml``, ``order-x``).
+        xml_template: an XML template (``xml_spec.xml_template_from_entry`` or
+            ``builtin_xml_template``); for XML with no template named: the canonical one.
         max_bytes: ``DISPATCH_MAX_DOCUMENT_BYTES``: the largest document, and the largest
             value or output a template may build on the way (see ``sandbox``).
 
@@ -102,6 +113,10 @@ def render_document(
         RenderError: the template failed on this order (e.g. an XML value the schema refuses).
     """
     renderer = get_renderer(format)
+    spec: XmlTemplateSpec | None = None
+    if renderer.format == "XML":
+        spec = xml_template or _named_xml_template(template_name, template_file)
+        template_name = spec.name if spec is not None else template_name
     path: Path | None = None
     if renderer.needs_template:
         label = f"template {template_name or '?'!r} ({template_file})"
@@ -109,7 +124,10 @@ def render_document(
             raise TemplateError(f"a {renderer.format} document needs a template; none was named")
         path = resolve_template(templates_dir, template_file, label=label)
     with limited(max_bytes):
-        content = renderer.render(ctx, template=path, templates_dir=templates_dir)
+        if spec is not None:
+            content = XML_TEMPLATES.render_spec(ctx, spec, templates_dir=templates_dir)
+        else:
+            content = renderer.render(ctx, template=path, templates_dir=templates_dir)
     if len(content) > max_bytes:
         raise RenderError(
             f"{renderer.format} document of {ctx.order.Id} from template "
@@ -121,3 +139,16 @@ def render_document(
         media_type=renderer.media_type,
         format=renderer.format,
     )
+
+
+def _named_xml_template(name: str | None, file: str | None) -> XmlTemplateSpec | None:
+    """The XML template a name or file stands for; None: the canonical document."""
+    if file:
+        return XmlTemplateSpec(name=name or file, files={ALL_KINDS: file})
+    if not name:
+        return None
+    spec = builtin_xml_template(name)
+    if spec is None:
+        raise TemplateError(f"no XML template {name!r}: name a templates: entry with format "
+                            "XML, or a built-in one (peppol, cxml, order-x)")
+    return spec

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from dispatch.documents.context import (
     Change,
+    CxmlIdentity,
     Dispatch,
     DispatchKind,
     DocumentContext,
@@ -19,10 +20,13 @@ from dispatch.documents.context import (
     Location,
     Order,
     Party,
+    PostalAddress,
 )
 
 _NAMES = ("Drill bit 5 mm", "Hex nut M8 (100 pcs)", "Safety gloves, size L", "Cable ties 200 mm")
 _UNITS = ("box", "bag", "pair", "pack")
+_UNIT_CODES = ("BX", "BG", "PR", "PK")  # UN/ECE Rec 20 codes of _UNITS
+_GTINS = ("07350000000115", "07350000000221", "07350000000337", "07350000000443")
 _AT = dt.datetime(2025, 3, 14, 9, 30, 0)
 
 
@@ -47,6 +51,8 @@ def sample_lines(count: int) -> tuple[Line, ...]:
                 LineReference=f"REF-{i}" if i % 2 == 0 else None,
                 ExpectedDate=_AT + dt.timedelta(days=7 + i) if i % 3 == 0 else None,
                 DeviceId="DEV-1" if i % 6 == 0 else None,
+                unit_code=None if custom else _UNIT_CODES[i % len(_UNIT_CODES)],
+                gtin=None if custom or i % 2 else _GTINS[i % len(_GTINS)],
             )
         )
     return tuple(lines)
@@ -83,6 +89,7 @@ def sample_context(
         province="IL",
         countryTitle="USA",
         zipCode="62701",
+        countryCode="US",
     )
     return DocumentContext(
         order=Order(
@@ -99,11 +106,39 @@ def sample_context(
             TrackingNumber=None,
         ),
         lines=items,
-        vendor=Party(name="ACME Tools Ltd", id="ACME", email="orders@acme.test"),
+        vendor=Party(
+            name="ACME Tools Ltd",
+            id="ACME",
+            email="orders@acme.test",
+            legal_name="ACME Tools Ltd",
+            endpoint_id="7300010000001",
+            endpoint_scheme="0088",
+            vat_id="US556677889901",
+            postal_address=PostalAddress(
+                street="1 Tool Road",
+                city="Springfield",
+                postal_code="62701",
+                region="IL",
+                country="US",
+            ),
+            cxml=CxmlIdentity(domain="DUNS", identity="123456789"),
+        ),
         buyer=Party(
             name="Example Manufacturing Inc.",
             email="purchasing@example.test",
             address=("100 Industrial Way", "Springfield, IL 62702", "USA"),
+            legal_name="Example Manufacturing Inc.",
+            endpoint_id="7350000000108",
+            endpoint_scheme="0088",
+            vat_id="US123456789",
+            postal_address=PostalAddress(
+                street="100 Industrial Way",
+                city="Springfield",
+                postal_code="62702",
+                region="IL",
+                country="US",
+            ),
+            cxml=CxmlIdentity(domain="NetworkId", identity="buyer@example.test"),
         ),
         dispatch=Dispatch(
             kind=kind,
