@@ -1,6 +1,7 @@
 """Documents per second, per format, beside the bare library producing the same content.
 
     .venv/bin/python bench/documents.py [--quick]
+    .venv/bin/python bench/documents.py --scaling   # 500 / 2,000 / 8,000 lines, PDF + Excel
 
 For 1, 20 and 500 lines: dispatch's renderer (``render_document`` with the sample templates)
 and, in the same run, hand-written code using only the library to make the same document:
@@ -9,6 +10,10 @@ story with the same tables, paragraphs and page decorations as ``pdf/standard.ya
 openpyxl workbook with the same cells, styles, widths and merges as ``excel/standard.xlsx``.
 Also the simple "platypus table" floor of ../shared/TESTING.md for reference. Best of
 several rounds (the machine is shared; the minimum is the least disturbed).
+
+``--scaling``: how render time grows with lines (SPEC 9 wants it linear): PDF and Excel of a
+change dispatch with 500, 2,000 and 8,000 lines, best of a few renders each, and the time
+per line (flat per-line time is linear growth).
 """
 
 from __future__ import annotations
@@ -587,10 +592,36 @@ def _floors(fmt: str, ctx: DocumentContext) -> list[tuple[str, Callable[[], obje
     return [("openpyxl, same workbook", lambda: bare_workbook(ctx))]
 
 
+SCALING_LINES = (500, 2000, 8000)
+
+
+def scaling(rounds: int) -> None:
+    """Render time against lines for PDF and Excel (best of ``rounds``; 8,000 lines: 2)."""
+    print(f"{'format':6} {'lines':>6} {'best s':>8} {'ms/line':>8}  rounds")
+    for fmt in ("PDF", "Excel"):
+        for lines in SCALING_LINES:
+            ctx = sample_context("change", lines=lines)
+            times = []
+            for _ in range(rounds if lines < 8000 else min(rounds, 2)):
+                start = time.perf_counter()
+                render_document(ctx, format=fmt, template_file=FILES[fmt],
+                                templates_dir=TEMPLATES)
+                times.append(time.perf_counter() - start)
+            best = min(times)
+            print(f"{fmt:6} {lines:6d} {best:8.2f} {best * 1000 / lines:8.3f}  {len(times)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs (noisier)")
+    parser.add_argument("--scaling", action="store_true",
+                        help="only the time-against-lines table (500 / 2,000 / 8,000 lines)")
     args = parser.parse_args()
+    if args.scaling:
+        print(f"python {platform.python_version()} on {platform.machine()}, "
+              f"{platform.node()}")
+        scaling(2 if args.quick else 3)
+        return
     budget, rounds = (0.6, 3) if args.quick else (2.0, 5)
     print(f"python {platform.python_version()} on {platform.machine()}, {platform.node()}")
     header = f"{'format':6} {'lines':>5} {'dispatch ms':>12} {'doc/s':>8} {'bare ms':>9}"
