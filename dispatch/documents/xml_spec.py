@@ -131,7 +131,7 @@ _CXML_NEEDS = (
     "vendor.cxml.identity",
     "item.unit_code",
 )
-_ORDER_X_NEEDS = ("buyer.party.address.country", "vendor.party.address.country", "item.unit_code")
+_ORDER_X_NEEDS = ("buyer.party.address.country", "item.unit_code")
 ORDER_X_PROFILE = "comfort"  # Order-X profile of the built-in template (urn:order-x.eu:1p0:comfort)
 
 
