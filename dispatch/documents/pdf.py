@@ -129,6 +129,16 @@ def _page_painters(layout: Layout, header: str, footer: str, watermark: str) -> 
 
 def render_layout(layout: Layout, ctx: DocumentContext) -> bytes:
     """Render ``ctx`` with a compiled layout. Raises RenderError (Jinja or reportlab failure)."""
+    content = _render_layout(layout, ctx)
+    if layout.attach_xml is None:
+        return content
+    from dispatch.documents.hybrid_pdf import attach_xml
+
+    templates_dir = layout.templates_dir or layout.path.parent.parent
+    return attach_xml(content, ctx, name=layout.attach_xml, templates_dir=templates_dir)
+
+
+def _render_layout(layout: Layout, ctx: DocumentContext) -> bytes:
     names = ctx.template_vars()
     try:
         try:

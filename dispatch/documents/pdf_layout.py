@@ -45,7 +45,7 @@ from dispatch.documents.template_files import resolve_template
 from dispatch.errors import TemplateError
 
 PAGE_SIZES = {"A3": A3, "A4": A4, "A5": A5, "letter": letter, "legal": legal}
-_TOP = {"title", "page", "fonts", "styles", "body"}
+_TOP = {"title", "page", "fonts", "styles", "body", "attach_xml"}
 _PAGE = {"size", "orientation", "margins", "header", "footer", "font", "font_size",
          "watermark", "watermark_color"}  # fmt: skip
 _STYLE = {"parent", "font", "size", "leading", "color", "background", "align", "space_before",
@@ -183,7 +183,21 @@ class LayoutCompiler:
             page_font=(font, self.value(page, "font_size", parse_length, 7.5)),
             watermark_color=self.value(page, "watermark_color", parse_color, "#d8d8d8"),
             templates_dir=self.templates_dir,
+            attach_xml=self.attach_xml(top),
         )
+
+    def attach_xml(self, top: LDict) -> str | None:
+        """``attach_xml: order-x``: embed the dispatch's Order-X XML (see ``hybrid_pdf``)."""
+        name = top.get("attach_xml")
+        if name is None:
+            return None
+        from dispatch.documents.hybrid_pdf import check_attachable
+
+        try:
+            check_attachable(str(name))
+        except TemplateError as exc:
+            raise self.fail(top, str(exc)) from None
+        return str(name)
 
     def margins(self, raw: Any, where: Any) -> tuple[float, float, float, float]:
         try:

@@ -84,3 +84,4 @@ class Layout:
     page_font: tuple[str, float]
     watermark_color: Any
     templates_dir: Path | None = None  # where <img src=...> files must lie
+    attach_xml: str | None = None  # an XML template embedded as PDF/A-3 file ("order-x")
