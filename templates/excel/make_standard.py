@@ -109,6 +109,8 @@ def build() -> Workbook:
     field(ws, "J5", "{{ order.IsConsignment | yesno('Yes (consignment stock)', 'No') }}")
     label(ws, "A6", "Reference")
     field(ws, "B6", "{{ order.Reference }}")
+    label(ws, "D6", "Currency")
+    field(ws, "E6", "{{ currency }}")
     label(ws, "I6", "Stock / device")
     field(
         ws, "J6", "{{ order.StockName }}{% if order.DeviceId %} / {{ order.DeviceId }}{% endif %}"
@@ -119,11 +121,12 @@ def build() -> Workbook:
         (
             (
                 "BUYER",
-                "{{ buyer.name }}\n{{ buyer.address | join('\n') }}\n{{ buyer.email or '' }}",
+                "{{ buyer.name }}\n{{ buyer.address_lines | join('\n') }}\n{{ buyer.email or '' }}",
             ),
             (
                 "VENDOR",
-                "{{ vendor.name }}\nVendor id: {{ vendor.id }}\n{{ vendor.email or '' }}",
+                "{{ vendor.name }}\nVendor id: {{ vendor.id }}{{ ('\n' ~ vendor.address_lines | "
+                "join('\n')) if vendor.address_lines else '' }}\n{{ vendor.email or '' }}",
             ),
             (
                 "SHIP TO",
@@ -145,7 +148,7 @@ def build() -> Workbook:
     ws.merge_cells("A9:C9")
     ws.merge_cells("D9:H9")
     ws.merge_cells("I9:L9")
-    ws.row_dimensions[9].height = 66
+    ws.row_dimensions[9].height = 80  # room for a vendor's postal address
 
     header_row, line_row = 11, 12
     for index, (title, width, placeholder, fmt, align) in enumerate(COLUMNS, start=1):
