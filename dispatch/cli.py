@@ -85,19 +85,26 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_dispatch_pending(args: argparse.Namespace) -> int:
-    from dispatch.dispatching.reporting import delivery_row, format_table
-    from dispatch.orchestration import oneshot, runtime
+    from dispatch.models import utcnow
     from dispatch.store import outbox
     from dispatch.store.engine import reading
-    from dispatch.vocabulary import DeliveryStatus
 
     settings = _settings()
-    rt = runtime.Runtime(settings, _engine(settings))
-    idle, due = oneshot.nothing_due(rt)
-    if idle:
+    engine = _engine(settings)
+    # Asked of the database first, importing nothing more: with nothing due the command
+    # answers at once, without starting Prefect.
+    now = utcnow()
+    with reading(engine) as conn:
+        due = outbox.next_due(conn, now=now)
+    if due is None or due > now:
         later = f"; the next retry is due at {due:%Y-%m-%d %H:%M:%S} UTC" if due else ""
         print(f"dispatch-pending: nothing due{later}")
         return 0
+    from dispatch.dispatching.reporting import delivery_row, format_table
+    from dispatch.orchestration import oneshot, runtime
+    from dispatch.vocabulary import DeliveryStatus
+
+    rt = runtime.Runtime(settings, engine)
     print("dispatch-pending: starting (the first Prefect flow of a process takes a few "
           "seconds when no Prefect server is configured)", flush=True)
     shot = oneshot.run_pending_once(rt, limit=args.limit, concurrency=args.concurrency,
