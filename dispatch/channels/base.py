@@ -292,6 +292,21 @@ def error_text(exc: BaseException, *, secrets: Iterable[str | None] = (),
     return redact(text, secrets)
 
 
+def target_secrets(target: Any, *, settings: Any = None,
+                   secrets: SecretResolver | None = None) -> tuple[str, ...]:
+    """The secret values a send to ``target`` may carry, for :func:`error_text`: the value of
+    every ``*_env`` variable the target names (``api_key_env``, ``password_env``…) and the
+    SMTP password of ``settings``. Unset variables are skipped."""
+    resolve = secrets or default_secrets()
+    fields = target.model_dump() if hasattr(target, "model_dump") else vars(target)
+    values = [resolve(name) for key, name in fields.items()
+              if key.endswith("_env") and isinstance(name, str) and name]
+    password = getattr(settings, "smtp_password", None)
+    if password is not None:
+        values.append(password.get_secret_value())
+    return tuple(value for value in values if value)
+
+
 class RedactedCause(Exception):
     """Stands in for a library exception whose text held a secret: its redacted text and
     its traceback, so a chained traceback (logs, Prefect) still shows where it failed."""

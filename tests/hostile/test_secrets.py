@@ -278,3 +278,21 @@ def test_smtp_password_no_protocol_can_carry_stops_start_up() -> None:
     assert "DISPATCH_SMTP_PASSWORD" in str(caught.value)
     assert "control character U+000D" in str(caught.value)
     assert_no_leak(core, secret, exception_texts(caught.value))
+
+
+def test_target_secrets_gives_the_core_what_to_redact() -> None:
+    from pydantic import SecretStr as Secret
+
+    from dispatch.channels.base import target_secrets
+    from dispatch.reference_data import VendorB2B, VendorFtp
+
+    resolver = {"K": "key-1", "P": "pw-2"}.get
+    settings = DispatchSettings().model_copy(update={"smtp_password": Secret("smtp-3")})
+    assert target_secrets(VendorB2B(url="http://127.0.0.1:1", api_key_env="K"),
+                          settings=settings, secrets=resolver) == ("key-1", "smtp-3")
+    assert target_secrets(VendorFtp(url="sftp://a@127.0.0.1/in", password_env="P"),
+                          secrets=resolver) == ("pw-2",)
+    assert target_secrets(VendorEmail(to=["a@b.test"]), secrets=resolver) == ()
+    text = error_text(RuntimeError("boom key-1 pw-2"), secrets=target_secrets(
+        VendorB2B(url="http://127.0.0.1:1", api_key_env="K"), secrets=resolver))
+    assert text == "RuntimeError: boom *** pw-2"
