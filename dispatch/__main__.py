@@ -2,4 +2,5 @@ import sys
 
 from dispatch.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # a render pool's worker re-imports __main__ without running it
+    sys.exit(main())

@@ -19,6 +19,7 @@ def _settings():  # type: ignore[no-untyped-def]
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from dispatch.api.limits import server_options
     from dispatch.service import build_service
 
     settings = _settings()
@@ -32,7 +33,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
           f"dispatching {'off: Prefect workers' if args.no_dispatch else 'embedded'})",
           flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                access_log=args.access_log)
+                access_log=args.access_log, **server_options(settings))
     return 0
 
 

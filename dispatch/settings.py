@@ -69,6 +69,11 @@ class DispatchSettings(BaseSettings):
     b2b_delivery_window_days: int = Field(
         default=14, ge=1, le=3650, description="deliveryDates window when a line has no date"
     )
+    render_processes: int = Field(
+        default=0, ge=0, le=64,
+        description="processes that render documents for a dispatch run (0: a thread of "
+        "the run's own process)",
+    )
     buyer_name: str = Field(
         default="Dispatch Buyer", description="Buyer name printed on documents", max_length=200
     )

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatch.api.auth import ApiKeyMiddleware
@@ -25,7 +25,7 @@ from dispatch.errors import SettingsError
 from dispatch.reference_data import vendor_secret_problems
 from dispatch.settings import DispatchSettings
 from dispatch.store.engine import reading
-from dispatch.store.tables import VENDORS
+from dispatch.store.reference import read_vendors
 
 
 def create_app(
@@ -126,8 +126,7 @@ def create_app(
 def check_vendor_secrets(engine: Engine, secrets: Callable[[str], str | None]) -> None:
     """Refuse to start when a stored vendor's secret variable holds an uncarriable value."""
     with reading(engine) as conn:
-        rows = conn.execute(select(VENDORS.c.id, VENDORS.c.b2b, VENDORS.c.ftp,
-                                   VENDORS.c.email, VENDORS.c.extra)).all()
+        rows = read_vendors(conn)
     problems: list[str] = []
     for row in rows:
         vendor = {**(row.extra or {}), "b2b": row.b2b, "ftp": row.ftp, "email": row.email}

@@ -51,4 +51,5 @@ def render_preview(engine: Engine, settings: DispatchSettings, *, order_id: str,
                                replaces_number=replaces, changes=changes, generated_at=at,
                                buyer_name=settings.buyer_name)
     return render_document(ctx, format=format, template_file=template_file,
-                           templates_dir=settings.templates_dir, template_name=template_name)
+                           templates_dir=settings.templates_dir, template_name=template_name,
+                           max_bytes=settings.max_document_bytes)

@@ -2,19 +2,25 @@
 
 Every send is "render, then send": PDF/Excel/XML from the job's context and named
 templates, a B2B line's seed 000 body (kept from its first attempt, so every retry POSTs the
-same bytes under the same Idempotency-Key). Rendering runs in a worker thread, so a large
-PDF does not hold up other orders' sends on the dispatch event loop.
+same bytes under the same Idempotency-Key). Rendering never runs on the dispatch event loop,
+so a large PDF does not hold up other orders' sends: it runs in a thread, or, with
+``DISPATCH_RENDER_PROCESSES`` > 0, in a pool of that many processes (forked from a
+server that has the renderers imported), so rendering uses the machine's other cores.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 from dispatch.dispatching.dispatcher import Dispatcher
 from dispatch.dispatching.job import Job, SendGroup, Target
 from dispatch.documents.b2b_line import B2BLine, customer_reference, delivery_window
 from dispatch.documents.b2b_line import submit_document as render_b2b_line
 from dispatch.documents.base import Document
+from dispatch.documents.context import DocumentContext
 from dispatch.errors import DeliveryError, DispatchError
 from dispatch.store.outbox import DeliveryRow
 from dispatch.vocabulary import Channel, DocumentFormat
@@ -35,7 +41,10 @@ async def render_group(d: Dispatcher, job: Job, group: SendGroup
     missing = [row for row in group.deliveries
                if (row.format, row.template_name) not in job.rendered]
     if missing:
-        documents = await asyncio.to_thread(_render_all, d, job, missing)
+        if d.settings.render_processes:
+            documents = await asyncio.gather(*(_render_in_pool(d, job, row) for row in missing))
+        else:
+            documents = await asyncio.to_thread(_render_all, d, job, missing)
         for row, document in zip(missing, documents, strict=True):
             job.rendered[(row.format, row.template_name)] = document  # type: ignore[index]
     return target, [job.rendered[(row.format, row.template_name)]  # type: ignore[index]
@@ -46,25 +55,66 @@ def _render_all(d: Dispatcher, job: Job, rows: list[DeliveryRow]) -> list[Docume
     return [_render(d, job, row) for row in rows]
 
 
+def _template_file(job: Job, row: DeliveryRow) -> str | None:
+    if not row.template_name:
+        return None
+    template_file = job.template_files.get(row.template_name)
+    if template_file is None:
+        raise DeliveryError(f"template '{row.template_name}' no longer exists; load it "
+                            "again with `dispatch load`", retryable=False)
+    return template_file
+
+
 def _render(d: Dispatcher, job: Job, row: DeliveryRow) -> Document:
-    template_file = None
-    if row.template_name:
-        template_file = job.template_files.get(row.template_name)
-        if template_file is None:
-            raise DeliveryError(f"template '{row.template_name}' no longer exists; load it "
-                                "again with `dispatch load`", retryable=False)
+    result = render_one(job.context, row.format or DocumentFormat.XML,
+                        _template_file(job, row), d.settings.templates_dir, row.template_name,
+                        d.settings.max_document_bytes)
+    if isinstance(result, str):
+        raise DeliveryError(f"rendering {row.document_name}: {result}", retryable=False)
+    return result
+
+
+def render_one(context: DocumentContext, format: str, template_file: str | None,
+               templates_dir: Path, template_name: str | None, max_bytes: int
+               ) -> Document | str:
+    """One document, or the reason it cannot be rendered (a TemplateError/RenderError: no
+    retry will help). Runs in a thread or a pool process: plain, picklable values."""
     # Imported here: reportlab/openpyxl cost ~1 s of start-up in every server-mode flow
     # run process, and B2B-only runs never need them.
     from dispatch.documents import render_document
 
     try:
-        return render_document(job.context, format=row.format or DocumentFormat.XML,
-                               template_file=template_file,
-                               templates_dir=d.settings.templates_dir,
-                               template_name=row.template_name)
-    except DispatchError as exc:  # TemplateError / RenderError: no retry will help
-        raise DeliveryError(f"rendering {row.document_name}: {exc}", retryable=False) \
-            from exc
+        return render_document(context, format=format, template_file=template_file,
+                               templates_dir=templates_dir, template_name=template_name,
+                               max_bytes=max_bytes)
+    except DispatchError as exc:
+        return str(exc)
+
+
+_pools: dict[int, ProcessPoolExecutor] = {}
+
+
+def render_pool(processes: int) -> ProcessPoolExecutor:
+    """This process's pool of ``processes`` renderers, started on first use. Its workers
+    fork from a server process that imported the renderers once (a thread-safe start: the
+    dispatching process runs threads, so it never forks itself)."""
+    pool = _pools.get(processes)
+    if pool is None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["dispatch.documents"])
+        pool = _pools[processes] = ProcessPoolExecutor(processes, mp_context=context)
+    return pool
+
+
+async def _render_in_pool(d: Dispatcher, job: Job, row: DeliveryRow) -> Document:
+    loop = asyncio.get_running_loop()
+    result = await loop.run_in_executor(
+        render_pool(d.settings.render_processes), render_one, job.context,
+        str(row.format or DocumentFormat.XML), _template_file(job, row),
+        d.settings.templates_dir, row.template_name, d.settings.max_document_bytes)
+    if isinstance(result, str):
+        raise DeliveryError(f"rendering {row.document_name}: {result}", retryable=False)
+    return result
 
 
 def _b2b_document(d: Dispatcher, job: Job, row: DeliveryRow) -> Document:

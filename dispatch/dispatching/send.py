@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 
 from dispatch.channels import Envelope
-from dispatch.channels.base import error_text
+from dispatch.channels.base import error_text, target_secrets
 from dispatch.dispatching.dispatcher import Dispatcher
-from dispatch.dispatching.job import Job, SendGroup, Target
+from dispatch.dispatching.job import Job, SendGroup
 from dispatch.dispatching.outcomes import Outcome
 from dispatch.dispatching.render import render_group
 from dispatch.documents.base import Document
@@ -73,8 +72,8 @@ async def send_group(d: Dispatcher, job: Job, group: SendGroup, *, dry_run: bool
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a bug or an unmapped library error: retryable, but loud
-        secrets = _secrets_of(d, target)
-        text = error_text(exc, secrets=secrets)
+        secrets = target_secrets(target, settings=d.settings)
+        text = "unexpected " + error_text(exc, secrets=secrets)
         log.error("unexpected error sending %s of %s: %s", group.label, job.name,
                   error_text(exc, secrets=secrets, traceback=True))
         return _failed(d, job, group, DeliveryError(text, retryable=True), attempts=attempts)
@@ -89,14 +88,6 @@ async def send_group(d: Dispatcher, job: Job, group: SendGroup, *, dry_run: bool
                 size=p.size if p else evidence.size, evidence=record, now=now)
     return _outcome(job, group, SendStatus.DELIVERED, attempts, sha256=evidence.sha256,
                     evidence=record)
-
-
-def _secrets_of(d: Dispatcher, target: Target) -> list[str | None]:
-    """The secret values a send to ``target`` may use (to keep them out of any text)."""
-    names = [getattr(target, "api_key_env", None), getattr(target, "password_env", None)]
-    values = [os.environ.get(name) for name in names if name]
-    password = d.settings.smtp_password
-    return [*values, password.get_secret_value() if password is not None else None]
 
 
 def _start_attempt(d: Dispatcher, job: Job, group: SendGroup, documents: list[Document]
