@@ -265,3 +265,35 @@ def test_an_unexpected_channel_error_is_retried_and_never_carries_the_secret(
     assert row["Status"] == "Pending" and "Illegal header value" in row["Error"]
     for text in (row["Error"], caplog.text, json.dumps(row)):
         assert secret not in text and repr(secret)[1:-1] not in text
+
+
+def test_a_render_pool_sends_the_same_bytes_as_rendering_in_a_thread(env: Env) -> None:
+    """DISPATCH_RENDER_PROCESSES: documents rendered in pool processes are the same bytes
+    (the same SHA-256 per document) as those rendered in the run's own process."""
+    threaded = env.order(all_channels_order(SendOptions=all_channels_order()["SendOptions"]
+                                            | {"Channel": {"IsEmail": True}}))
+    env.run_due()
+    pooled = env.order(all_channels_order(SendOptions=all_channels_order()["SendOptions"]
+                                          | {"Channel": {"IsEmail": True}}))
+    env.settings = env.settings.model_copy(update={"render_processes": 2})
+    outcomes = env.run_due()
+    assert [(o.order_id, o.status) for o in outcomes] == [(pooled, "Delivered")]
+
+    def attachments_of(order_id: str) -> dict[str, str]:
+        mail = next(m for m in env.world.smtp.messages if order_id in str(m.message["Subject"]))
+        return {part.get_filename().split("_", 1)[1]:
+                hashlib.sha256(part.get_payload(decode=True)).hexdigest()
+                for part in mail.message.iter_attachments()}
+
+    first, second = attachments_of(threaded), attachments_of(pooled)
+    assert sorted(first) == ["purchase_1.pdf", "purchase_1.xlsx", "purchase_1.xml"]
+    # Each order's own documents: the id differs, so compare each with a fresh render of the
+    # same order in this process instead.
+    rows = {r["DocumentName"]: r["Sha256"] for r in env.api.order(pooled)["Deliveries"]}
+    assert {name.split("_", 1)[1]: sha for name, sha in rows.items()} == second
+    from dispatch.dispatching.preview import render_preview
+
+    for fmt, suffix in (("PDF", "pdf"), ("Excel", "xlsx"), ("XML", "xml")):
+        doc = render_preview(env.engine, env.settings, order_id=pooled, format=fmt,
+                             template_name=None, kind="purchase")
+        assert doc.sha256 == second[f"purchase_1.{suffix}"], fmt
