@@ -15,10 +15,12 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dispatch.api.auth import ApiKeyMiddleware
+from dispatch.api.docs_page import add_offline_docs
 from dispatch.api.error_answers import describe
 from dispatch.api.limits import LINE_KEY, RequestLimits
+from dispatch.api.order_responses import router as order_responses
 from dispatch.api.purchase_orders import router as purchase_orders
+from dispatch.api.vendor_keys import KeyRouting
 from dispatch.erp.executor import RequestExecutor
 from dispatch.erp.schemas import REQUEST_MODELS
 from dispatch.errors import SettingsError
@@ -67,11 +69,14 @@ def create_app(
         description="Seed 004 ERP interface. Every endpoint needs an API key: "
         "`Authorization: Bearer <key>` or `X-Api-Key: <key>`.",
         lifespan=lifespan,
+        docs_url=None,  # served from local files: add_offline_docs
     )
+    add_offline_docs(app)
     app.state.engine = engine
     app.state.executor = executor
     app.state.settings = settings
     app.include_router(purchase_orders)
+    app.include_router(order_responses)  # SPEC 8: /vendor/, vendor keys (KeyRouting)
 
     @app.exception_handler(RequestValidationError)
     async def _shape(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -119,7 +124,8 @@ def create_app(
     # Added first, so it runs inside the key check: a wrong key is 401 before any limit.
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,
                        max_lines=settings.max_lines, client_timeout=settings.client_timeout)
-    app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_values())
+    app.add_middleware(KeyRouting, keys=settings.api_key_values(), engine=engine,
+                       secrets=secrets)  # ERP keys; under /vendor/ a vendor's own key
     return app
 
 

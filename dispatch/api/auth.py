@@ -31,7 +31,8 @@ class ApiKeyMiddleware:
         return ok
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if (scope["type"] != "http" or scope["path"] in PUBLIC_PATHS
+                or scope["path"].startswith("/docs/assets/")):
             await self.app(scope, receive, send)
             return
         # Every credential sent counts (not just the last header): a valid bearer token next
