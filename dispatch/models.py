@@ -10,7 +10,16 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import NaiveDatetime
-from sqlalchemy import JSON, Column, Index, Numeric, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    Index,
+    LargeBinary,
+    Numeric,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from dispatch.vocabulary import DeliveryStatus, JobStatus
@@ -223,6 +232,60 @@ class Delivery(SQLModel, table=True):
     last_attempt_at: NaiveDatetime | None = None
     next_attempt_at: NaiveDatetime | None = None
     delivered_at: NaiveDatetime | None = None
+
+
+# --- order responses (SPEC 8) -------------------------------------------------------------
+
+
+class OrderResponseRecord(SQLModel, table=True):
+    """One document a vendor answered with (HTTP or inbox file), kept as received.
+
+    ``matched`` False: an *unmatched* document (unknown order, another vendor's order, an
+    unknown line or dispatch): kept and listed, never applied; ``problem`` says why.
+    Idempotent per vendor by the SHA-256 of the exact bytes.
+    """
+
+    __tablename__ = "order_response"
+    __table_args__ = (UniqueConstraint("vendor_id", "sha256", name="uq_order_response_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    vendor_id: str = Field(max_length=50, index=True)
+    order_reference: str | None = Field(default=None, sa_column=Column(Text))
+    order_id: str | None = Field(default=None, max_length=50, index=True)
+    dispatch_number: int | None = None
+    document_type: str = Field(max_length=40)
+    document_id: str | None = Field(default=None, sa_column=Column(Text))
+    code: str | None = Field(default=None, max_length=20)
+    status: str | None = Field(default=None, max_length=24)  # ResponseStatus
+    matched: bool = False
+    problem: str | None = Field(default=None, sa_column=Column(Text))
+    lines: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    vendor_order_id: str | None = Field(default=None, sa_column=Column(Text))
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    sha256: str = Field(max_length=64)
+    size: int = 0
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class ResponseDeadline(SQLModel, table=True):
+    """A delivered dispatch whose response did not come in time: written once, with the
+    reminder dispatch it caused, so the vendor is chased once per deadline."""
+
+    __tablename__ = "response_deadline"
+    __table_args__ = (UniqueConstraint("order_id", "dispatch_number",
+                                       name="uq_response_deadline_dispatch"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(max_length=50, index=True)
+    vendor_id: str = Field(max_length=50, index=True)
+    dispatch_number: int
+    delivered_at: NaiveDatetime
+    due_by: NaiveDatetime
+    overdue_at: NaiveDatetime
+    reminder_number: int | None = None
+    reminder_job_id: int | None = None
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -31,6 +31,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from dispatch.channels.base import secret_problem
@@ -136,6 +137,29 @@ class VendorB2B(_Entry):
         return value.rstrip("/")
 
 
+class VendorResponses(_Entry):
+    """SPEC 8: how the vendor answers (kept as the vendor's extra ``responses`` key)."""
+
+    key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    inbox: str | None = None
+    within: str | None = None
+    reminder_template: Id50 | None = None
+
+    @field_validator("inbox")
+    @classmethod
+    def _inbox(cls, value: str | None) -> str | None:
+        return None if value is None else VendorFtp._url(value)
+
+    @field_validator("within")
+    @classmethod
+    def _within(cls, value: str | None) -> str | None:
+        from dispatch.rules.responses import parse_within
+
+        if value is not None:
+            parse_within(value)
+        return value
+
+
 class VendorEntry(_Entry):
     id: Id50
     name: str = Field(min_length=1, max_length=200)
@@ -144,6 +168,25 @@ class VendorEntry(_Entry):
     email: VendorEmail | None = None
     ftp: VendorFtp | None = None
     b2b: VendorB2B | None = None
+
+    @model_validator(mode="after")
+    def _responses(self) -> VendorEntry:
+        """The ``responses:`` block (an extra key, stored as given) checked field by field;
+        an inbox reuses the ``ftp:`` entry's credentials and host key, so it needs one."""
+        raw = (self.model_extra or {}).get("responses")
+        if raw is None:
+            return self
+        try:
+            block = VendorResponses.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors(include_input=False)[0]
+            where = ".".join(str(p) for p in err["loc"])
+            message = err["msg"].removeprefix("Value error, ")
+            raise ValueError(f"responses{'.' + where if where else ''}: {message}") from None
+        if block.inbox and self.ftp is None:
+            raise ValueError("responses.inbox: needs the vendor's ftp: entry (its credentials "
+                             "and host key are used to collect the inbox)")
+        return self
 
 
 class StockEntry(_Entry):

@@ -50,6 +50,7 @@ class DispatchKind(StrEnum):
     PURCHASE = "purchase"
     CHANGE = "change"
     CANCELLATION = "cancellation"
+    REMINDER = "reminder"  # SPEC 8: the vendor did not answer in time
 
 
 class DeliveryStatus(StrEnum):
@@ -80,3 +81,17 @@ class SendStatus(StrEnum):
     RETRYING = "Retrying"  # failed; the next attempt is scheduled (deliveries stay Pending)
     FAILED = "Failed"  # failed finally
     SKIPPED = "Skipped"  # dry run, or someone else owns the job now
+
+
+class ResponseStatus(StrEnum):
+    """SPEC 8: where the vendor's answer to an order stands (the order detail's
+    ``Response.Status``). A received document is Acknowledged, Accepted, Rejected or
+    ConditionallyAccepted; the others are states of waiting."""
+
+    NOT_EXPECTED = "NotExpected"  # the vendor has no ``responses`` configuration
+    AWAITING = "Awaiting"
+    ACKNOWLEDGED = "Acknowledged"
+    ACCEPTED = "Accepted"
+    REJECTED = "Rejected"
+    CONDITIONALLY_ACCEPTED = "ConditionallyAccepted"
+    OVERDUE = "Overdue"

@@ -9,7 +9,9 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from dispatch.rules.responses import ResponseView, b2b_order_id, parse_within, response_view
 from dispatch.store.order_reads import OrderDelivery, OrderLine, OrderRecord, OrderTransaction
+from dispatch.vocabulary import Channel, DeliveryStatus
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -28,6 +30,7 @@ def _number(value: Decimal | None) -> float | None:
 def order_detail(record: OrderRecord) -> dict[str, Any]:
     """The order as last set, with its lines, transactions and deliveries."""
     o = record.order
+    view = order_response_view(record)
     return {
         "Id": o.id, "VendorId": o.vendor_id, "StockName": o.stock_name, "DeviceId": o.device_id,
         "Status": o.status, "IsConsignment": o.is_consignment, "Reference": o.reference,
@@ -37,9 +40,11 @@ def order_detail(record: OrderRecord) -> dict[str, Any]:
         "ReceivedByVendorDate": iso(o.received_by_vendor_date),
         "TrackingNumber": o.tracking_number, "CreatedAt": iso(o.created_at),
         "UpdatedAt": iso(o.updated_at),
-        "PurchaseOrderItems": [_line(line) for line in record.lines],
+        "PurchaseOrderItems": [_line(line) | _line_response(view, line.id)
+                               for line in record.lines],
         "Transactions": [_transaction(t) for t in record.transactions],
         "Deliveries": [_delivery(d) for d in record.deliveries],
+        "Response": _response(view),
     }
 
 
@@ -70,3 +75,46 @@ def _delivery(d: OrderDelivery) -> dict[str, Any]:
         "DocumentName": d.document_name, "PurchaseOrderItemId": d.order_item_id,
         "Evidence": d.evidence,
     }
+
+
+# --- SPEC 8: the vendor's answer ----------------------------------------------------------
+
+
+def order_response_view(record: OrderRecord) -> ResponseView:
+    """Where the vendor's answer stands (``rules/responses.py: response_view``)."""
+    stored = record.responses
+    block = stored.vendor_responses if stored is not None else None
+    within = None
+    if block and block.get("within"):
+        try:
+            within = parse_within(str(block["within"]))
+        except ValueError:
+            within = None  # refused by `dispatch load`; an old row shows no due time
+    b2b_ids = {}
+    for d in record.deliveries:
+        if d.channel is Channel.B2B and d.status is DeliveryStatus.DELIVERED and d.order_item_id:
+            found = b2b_order_id(d.evidence)
+            if found:
+                b2b_ids[d.order_item_id] = found
+    return response_view(
+        configured=block is not None, within=within,
+        dispatches=stored.dispatches if stored else (),
+        responses=stored.responses if stored else (),
+        overdue_numbers=stored.overdue_numbers if stored else (),
+        line_ids=[line.id for line in record.lines], b2b_order_ids=b2b_ids)
+
+
+def _response(view: ResponseView) -> dict[str, Any]:
+    return {"Status": str(view.status), "DispatchNumber": view.dispatch_number,
+            "DueBy": iso(view.due_by), "ReceivedAt": iso(view.received_at),
+            "VendorOrderId": view.vendor_order_id}
+
+
+def _line_response(view: ResponseView, line_id: str) -> dict[str, Any]:
+    line = view.lines.get(line_id)
+    if line is None:
+        return {"ConfirmedQuantity": None, "PromisedDate": None, "ResponseStatus": None,
+                "VendorOrderId": None}
+    return {"ConfirmedQuantity": line.confirmed_quantity, "PromisedDate": line.promised_date,
+            "ResponseStatus": str(line.status) if line.status else None,
+            "VendorOrderId": line.vendor_order_id}

@@ -202,7 +202,7 @@ class TransactionOut(BaseModel):
 
 
 class DeliveryOut(BaseModel):
-    Kind: Literal["purchase", "change", "cancellation"]
+    Kind: Literal["purchase", "change", "cancellation", "reminder"]
     Channel: Literal["B2B", "FTP", "Email"]
     Format: Literal["XML", "PDF", "Excel"] | None
     Status: Literal["Pending", "Delivered", "Failed", "Unsupported"]
@@ -230,6 +230,23 @@ class OrderItemOut(BaseModel):
     ExpectedDate: str | None
     Note: str | None
     LineReference: str | None
+    # SPEC 8: the vendor's answer for this line (null until answered)
+    ConfirmedQuantity: int | None = None
+    PromisedDate: str | None = None
+    ResponseStatus: Literal["Acknowledged", "Accepted", "Rejected",
+                            "ConditionallyAccepted"] | None = None
+    VendorOrderId: str | None = None
+
+
+class ResponseOut(BaseModel):
+    """SPEC 8: where the vendor's answer to the order stands."""
+
+    Status: Literal["NotExpected", "Awaiting", "Acknowledged", "Accepted", "Rejected",
+                    "ConditionallyAccepted", "Overdue"]
+    DispatchNumber: int | None
+    DueBy: str | None
+    ReceivedAt: str | None
+    VendorOrderId: str | None
 
 
 class OrderDetail(BaseModel):
@@ -252,3 +269,4 @@ class OrderDetail(BaseModel):
     PurchaseOrderItems: list[OrderItemOut]
     Transactions: list[TransactionOut]
     Deliveries: list[DeliveryOut]
+    Response: ResponseOut

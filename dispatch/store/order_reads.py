@@ -6,12 +6,13 @@ The API shapes its JSON from these; nothing here knows the wire format.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BindParameter, Column, Connection, Table, bindparam, select
 
+from dispatch.store.responses import OrderResponses, read_order_responses
 from dispatch.store.tables import DELIVERIES, JOBS, LINES, ORDERS, TRANSACTIONS
 from dispatch.vocabulary import Channel, DeliveryStatus, DispatchKind, DocumentFormat
 
@@ -96,6 +97,8 @@ class OrderRecord:
     lines: tuple[OrderLine, ...]
     transactions: tuple[OrderTransaction, ...]
     deliveries: tuple[OrderDelivery, ...]
+    # SPEC 8: what the vendor answered (its own read; not part of the order's equality)
+    responses: OrderResponses | None = field(default=None, compare=False)
 
 
 def _columns(table: Table, record: type, *, skip: int = 0) -> list[Column[Any]]:
@@ -127,6 +130,7 @@ def read_order(conn: Connection, *, order_id: str) -> OrderRecord | None:
         lines=tuple(OrderLine(*row) for row in conn.execute(_LINES, params)),
         transactions=tuple(OrderTransaction(*row) for row in conn.execute(_TRANSACTIONS, params)),
         deliveries=tuple(_delivery(*row) for row in conn.execute(_DELIVERIES, params)),
+        responses=read_order_responses(conn, order_id=order_id, vendor_id=header.vendor_id),
     )
 
 
