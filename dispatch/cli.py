@@ -167,6 +167,27 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_responses(args: argparse.Namespace) -> int:
+    import json
+
+    from dispatch.dispatching.reporting import format_table
+    from dispatch.responses.listing import list_rows
+    from dispatch.store.engine import reading
+
+    with reading(_engine(_settings())) as conn:
+        rows, columns = list_rows(conn, order_id=args.order, vendor_id=args.vendor,
+                                  overdue=args.overdue, unmatched=args.unmatched,
+                                  limit=args.limit)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("no overdue responses" if args.overdue else
+              "no unmatched responses" if args.unmatched else "no responses")
+    else:
+        print(format_table(rows, columns))
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from dispatch.orchestration.worker import run_worker
 
@@ -287,6 +308,19 @@ def build_parser() -> argparse.ArgumentParser:
     deliveries.add_argument("--json", action="store_true", help="JSON instead of a table")
     deliveries.add_argument("--wide", action="store_true", help="also show the SHA-256")
     deliveries.set_defaults(func=cmd_deliveries)
+
+    responses = sub.add_parser("responses", help="vendors' order responses (SPEC 8): "
+                               "received, unmatched, overdue")
+    responses.add_argument("--order", help="only this order")
+    responses.add_argument("--vendor", help="only this vendor")
+    responses.add_argument("--overdue", action="store_true",
+                           help="orders whose response is overdue (and the reminder sent)")
+    responses.add_argument("--unmatched", action="store_true",
+                           help="documents that matched no order, line or dispatch (kept, "
+                           "never applied)")
+    responses.add_argument("--limit", type=int, default=200)
+    responses.add_argument("--json", action="store_true", help="JSON instead of a table")
+    responses.set_defaults(func=cmd_responses)
 
     demo = sub.add_parser("demo", help="run the whole thing once on embedded defaults")
     demo.add_argument("--output", default="demo-output",
