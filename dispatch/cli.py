@@ -53,18 +53,19 @@ def cmd_load(args: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url)
     counts = upsert_reference_data(engine, data, source=args.file,
                                    templates_dir=settings.templates_dir,
-                                   check_template=_template_checker())
+                                   check_template=_template_checker(),
+                                   check_xml_template=_template_checker("check_xml"))
     summary = ", ".join(f"{n} {section}" for section, n in counts.items() if n)
     print(f"loaded {args.file}: {summary or 'nothing'}")
     return 0
 
 
-def _template_checker():  # type: ignore[no-untyped-def]
+def _template_checker(name: str = "check_template"):  # type: ignore[no-untyped-def]
     try:
-        from dispatch.documents import check_template  # type: ignore[attr-defined]
+        from dispatch.documents import checks
     except ImportError:
         return None
-    return check_template
+    return getattr(checks, name)
 
 
 def _engine(settings):  # type: ignore[no-untyped-def]

@@ -57,6 +57,8 @@ class Item(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=50)
     name: str = Field(max_length=400)
     unit: str = Field(max_length=50)
+    unit_code: str | None = Field(default=None, max_length=3)  # UN/ECE Rec 20 (SPEC 2)
+    gtin: str | None = Field(default=None, max_length=14)
 
 
 class ItemVendor(SQLModel, table=True):
@@ -70,7 +72,9 @@ class ItemVendor(SQLModel, table=True):
 class Template(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=50)
     format: str = Field(max_length=10)
-    file: str = Field(max_length=400)
+    file: str = Field(max_length=400)  # XML with files per kind: the purchase file
+    # XML templates (SPEC 4): {"file"|"files", "schema", "needs"} as in the entry
+    xml: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class Location(SQLModel, table=True):
@@ -82,6 +86,15 @@ class Location(SQLModel, table=True):
     province: str = Field(max_length=100)
     country_title: str = Field(max_length=100)
     zip_code: str = Field(max_length=20)
+    country_code: str | None = Field(default=None, max_length=2)  # ISO 3166-1 alpha-2
+
+
+class Buyer(SQLModel, table=True):
+    """The reference data's ``buyer:`` block as loaded (one row, id 1): who we are in
+    documents (name, currency, email, party, cxml)."""
+
+    id: int = Field(default=1, primary_key=True)
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
 class Counter(SQLModel, table=True):

@@ -78,7 +78,7 @@ def test_cli_error_names_entry_and_field_and_exits_2(tmp_path: Path) -> None:
     ({"name": "t", "format": "PDF", "file": "pdf/missing.yaml"},
      "templates[0] (t).file: 'pdf/missing.yaml' does not exist under"),
     ({"name": "t", "format": "Word", "file": "x.docx"},
-     "templates[0] (t).format: Input should be 'PDF' or 'Excel'"),
+     "templates[0] (t).format: Input should be 'PDF', 'Excel' or 'XML'"),
 ])
 def test_template_entries_are_checked(tmp_path: Path, entry: dict, message: str) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")

@@ -21,6 +21,7 @@ from typing import Any
 # reportlab, openpyxl and lxml.
 _EXPORTS = {
     "check_template": "dispatch.documents.checks",
+    "check_xml": "dispatch.documents.checks",
     "render_document": "dispatch.documents.registry",
     "document_name": "dispatch.documents.registry",
     "RENDERERS": "dispatch.documents.registry",

@@ -15,6 +15,8 @@ from dispatch.documents.context import KINDS
 from dispatch.documents.registry import TemplateRenderer, get_renderer
 from dispatch.documents.samples import sample_context
 from dispatch.documents.template_files import resolve_template
+from dispatch.documents.xml_spec import XmlTemplateSpec
+from dispatch.documents.xml_template import check_xml_template
 from dispatch.errors import RenderError, TemplateError
 
 _XLSX_MAGIC = b"PK\x03\x04"
@@ -61,6 +63,19 @@ def check_template(templates_dir: Path, *, name: str, format: str, file: str) ->
                 sample = f"a sample {kind} order {'with' if ship_to else 'without'} a ship-to"
                 raise TemplateError(f"{label}{at}: fails on {sample}: {exc}") from None
             _reads_back(label, format, content)
+
+
+def check_xml(templates_dir: Path, spec: XmlTemplateSpec) -> None:
+    """Refuse an XML template (SPEC 4) that does not compile, whose schema does not parse,
+    or that fails on sample orders of every dispatch kind (``check_xml_template``)."""
+    label = f"XML template {spec.name!r}"
+    try:
+        check_xml_template(spec, templates_dir=templates_dir,
+                           samples={kind: sample_context(kind) for kind in KINDS})  # type: ignore[arg-type]
+    except TemplateError as exc:
+        text = str(exc)
+        raise TemplateError(text if text.startswith("XML template") else f"{label}: {text}"
+                            ) from None
 
 
 def _reads_back(label: str, format: str, content: bytes) -> None:

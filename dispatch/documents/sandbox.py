@@ -190,6 +190,8 @@ _DATA_ATTRS: dict[type, frozenset[str]] = {
         context.Change,
         context.Dispatch,
         context.Totals,
+        context.PostalAddress,
+        context.CxmlIdentity,
     )
 }
 

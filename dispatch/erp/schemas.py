@@ -86,6 +86,7 @@ class FtpOptions(_Shape):
     IsExcel: StrictBool | None = None
     PdfTemplateName: Str50 | None = None
     ExcelTemplateName: Str50 | None = None
+    XmlTemplateName: Str50 | None = None  # extension (SPEC 4): else the vendor's xml_template
 
 
 class EmailOptions(_Shape):
@@ -94,6 +95,7 @@ class EmailOptions(_Shape):
     IsExcel: StrictBool | None = None
     PdfTemplate: Str50 | None = None
     ExcelTemplate: Str50 | None = None
+    XmlTemplate: Str50 | None = None  # extension (SPEC 4): else the vendor's xml_template
 
 
 class SendOptionsIn(_Shape):

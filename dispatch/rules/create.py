@@ -9,6 +9,7 @@ from dispatch.rules import status as st
 from dispatch.rules.send_options import (
     CHANNEL_FLAGS,
     FORMAT_FLAGS,
+    OPTIONAL_TEMPLATE,
     SECTIONS,
     TEMPLATE_FIELDS,
     SendPlan,
@@ -21,7 +22,7 @@ from dispatch.rules.types import (
     TransactionPlan,
     VendorRef,
 )
-from dispatch.vocabulary import Channel, DispatchKind
+from dispatch.vocabulary import Channel, DispatchKind, DocumentFormat
 
 # The vendor's reference-data section each channel needs.
 VENDOR_SECTIONS = {Channel.B2B: "b2b", Channel.FTP: "ftp", Channel.EMAIL: "email"}
@@ -153,12 +154,16 @@ def _check_send_options(
             path = f"SendOptions.{key}.{field}"
             if fmt in named:
                 name = named[fmt].template
-                actual = ref.templates.get(name or "")
-                if actual is None:
+                actual = ref.template_format(name or "")
+                if actual is None and fmt is DocumentFormat.XML:
+                    errors.append(f"{path}: no XML template '{name}'; name a template loaded "
+                                  "with format XML, or peppol, cxml or order-x (built in)")
+                elif actual is None:
                     errors.append(f"{path}: template '{name}' does not exist")
                 elif actual != fmt:
                     errors.append(f"{path}: template '{name}' is {actual}, not {fmt}")
-            elif plan.uses(channel) and plan.chooses(channel, fmt):
+            elif (plan.uses(channel) and plan.chooses(channel, fmt)
+                  and fmt not in OPTIONAL_TEMPLATE):
                 errors.append(f"{path}: required when {FORMAT_FLAGS[fmt]} is true")
         if plan.uses(channel) and not plan.documents_of(channel):
             errors.append(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dispatch.rules.send_options import SendPlan
+from dispatch.rules.send_options import DocumentChoice, SendPlan
 from dispatch.rules.types import DispatchPlan, LineState, VendorRef
 from dispatch.vocabulary import Channel, DeliveryStatus, DispatchKind, DocumentFormat
 
@@ -61,6 +61,14 @@ def email_target(email: dict[str, Any]) -> str:
     return target
 
 
+def template_of(doc: DocumentChoice, vendor: VendorRef) -> str | None:
+    """The template a document is rendered from. XML (SPEC 4): SendOptions' name, else the
+    vendor's ``xml_template``, else None (the canonical document)."""
+    if doc.template or doc.format is not DocumentFormat.XML:
+        return doc.template
+    return vendor.xml_template
+
+
 def expand(
     *,
     order_id: str,
@@ -81,7 +89,8 @@ def expand(
         for doc in send_plan.documents_of(Channel.FTP):
             name = document_name(order_id, kind, n, doc.format)
             rows.append(DeliveryPlan(
-                Channel.FTP, doc.format, doc.template, name, None, None, f"{base}/{name}",
+                Channel.FTP, doc.format, template_of(doc, vendor), name, None, None,
+                f"{base}/{name}",
                 f"ftp:{token}:{name}", None, DeliveryStatus.PENDING))
     if send_plan.uses(Channel.EMAIL) and vendor.email:
         message_id = f"<{order_id}.{kind}.{n}.{token}@dispatch>"
@@ -89,7 +98,7 @@ def expand(
         for doc in send_plan.documents_of(Channel.EMAIL):
             name = document_name(order_id, kind, n, doc.format)
             rows.append(DeliveryPlan(
-                Channel.EMAIL, doc.format, doc.template, name, None, None, target,
+                Channel.EMAIL, doc.format, template_of(doc, vendor), name, None, None, target,
                 f"{message_id}#{doc.format}", message_id, DeliveryStatus.PENDING))
     return rows
 
@@ -142,3 +151,26 @@ def _b2b_rows(order_id: str, lines: Sequence[LineState], dispatch: DispatchPlan,
         rows.append(DeliveryPlan(Channel.B2B, None, None, None, line.id, quantity, url, key,
                                  None, status, error))
     return rows
+
+
+# --- SPEC 8: the reminder a late response causes ----------------------------------------
+
+REMINDER_TEMPLATE = "reminder-pdf"  # the shipped one: templates/pdf/reminder.yaml
+
+
+def reminder_entry(*, order_id: str, vendor: VendorRef, number: int, template: str | None,
+                   token: str) -> OutboxEntry | None:
+    """The reminder dispatch ``number`` of an order whose vendor did not answer in time:
+    one email to the vendor's addresses with a PDF from ``template`` (default
+    ``reminder-pdf``), named ``{OrderId}_reminder_{n}.pdf``. None when the vendor has no
+    email address (nothing can carry a reminder)."""
+    if not vendor.email:
+        return None
+    kind = DispatchKind.REMINDER
+    message_id = f"<{order_id}.{kind}.{number}.{token}@dispatch>"
+    row = DeliveryPlan(
+        Channel.EMAIL, DocumentFormat.PDF, template or REMINDER_TEMPLATE,
+        document_name(order_id, kind, number, DocumentFormat.PDF), None, None,
+        email_target(vendor.email), f"{message_id}#{DocumentFormat.PDF}", message_id,
+        DeliveryStatus.PENDING)
+    return OutboxEntry(vendor.id, DispatchPlan(kind, number, None), (row,))

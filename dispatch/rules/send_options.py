@@ -20,11 +20,15 @@ CHANNEL_FLAGS: dict[Channel, str] = {
 FORMAT_FLAGS: dict[DocumentFormat, str] = {
     DocumentFormat.XML: "IsXml", DocumentFormat.PDF: "IsPdf", DocumentFormat.EXCEL: "IsExcel"}
 SECTIONS: dict[Channel, str] = {Channel.FTP: "FTP", Channel.EMAIL: "Email"}
+# The XML fields are extensions (SPEC 4), optional: without one the vendor's xml_template,
+# else the canonical XML, is sent.
 TEMPLATE_FIELDS: dict[Channel, dict[DocumentFormat, str]] = {
-    Channel.FTP: {DocumentFormat.PDF: "PdfTemplateName",
+    Channel.FTP: {DocumentFormat.XML: "XmlTemplateName", DocumentFormat.PDF: "PdfTemplateName",
                   DocumentFormat.EXCEL: "ExcelTemplateName"},
-    Channel.EMAIL: {DocumentFormat.PDF: "PdfTemplate", DocumentFormat.EXCEL: "ExcelTemplate"},
+    Channel.EMAIL: {DocumentFormat.XML: "XmlTemplate", DocumentFormat.PDF: "PdfTemplate",
+                    DocumentFormat.EXCEL: "ExcelTemplate"},
 }
+OPTIONAL_TEMPLATE = frozenset({DocumentFormat.XML})  # formats whose template has a default
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from dispatch.documents.xml_spec import BUILTIN_XML_TEMPLATES
 from dispatch.rules.send_options import SendPlan, parse_send_options
 from dispatch.vocabulary import DispatchKind
 
@@ -19,6 +20,7 @@ class VendorRef:
     email: dict[str, Any] | None = None
     ftp: dict[str, Any] | None = None
     b2b: dict[str, Any] | None = None
+    xml_template: str | None = None  # SPEC 4: the XML this vendor gets (None: canonical)
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,16 @@ class RefSnapshot:
     stocks: frozenset[str] = frozenset()
     devices: dict[str, str] = field(default_factory=dict)  # device id -> stock name
     items: dict[str, ItemRef] = field(default_factory=dict)
-    templates: dict[str, str] = field(default_factory=dict)  # name -> PDF | Excel
+    templates: dict[str, str] = field(default_factory=dict)  # name -> PDF | Excel | XML
     locations: frozenset[str] = frozenset()
+
+    def template_format(self, name: str) -> str | None:
+        """The format of template ``name``: a loaded entry's, else ``XML`` for a built-in
+        XML template (``peppol``, ``cxml``, ``order-x``: usable with no entry); None: none."""
+        format = self.templates.get(name)
+        if format is None and name in BUILTIN_XML_TEMPLATES:
+            return "XML"
+        return format
 
 
 @dataclass

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, insert, inspect, select
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
@@ -82,11 +82,34 @@ def init_schema(engine: Engine) -> None:
                 SQLModel.metadata.create_all(conn)
                 _ensure_counters(conn)
                 upgrade_statuses(conn)
+                upgrade_columns(conn)
         else:
             SQLModel.metadata.create_all(engine)
             with engine.begin() as conn:
                 _ensure_counters(conn)
                 upgrade_statuses(conn)
+                upgrade_columns(conn)
+
+
+# Nullable columns added to tables after their first release: ``create_all`` creates missing
+# tables but never alters existing ones, so a database made before gets them here.
+ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("item", "unit_code"), ("item", "gtin"),  # SPEC 2 turn 2: standard documents
+    ("location", "country_code"), ("template", "xml"),
+)
+
+
+def upgrade_columns(conn: Connection) -> None:
+    """Add the ``ADDED_COLUMNS`` an existing database lacks (idempotent; nullable, so rows
+    already there stay valid)."""
+    inspector = inspect(conn)
+    for table_name, column_name in ADDED_COLUMNS:
+        have = {c["name"] for c in inspector.get_columns(table_name)}
+        if column_name in have:
+            continue
+        column = SQLModel.metadata.tables[table_name].c[column_name]
+        kind = column.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f'ALTER TABLE "{table_name}" ADD COLUMN "{column_name}" {kind}')
 
 
 def _ensure_counters(conn: Connection) -> None:

@@ -232,3 +232,53 @@ def test_initial_effects(status: str, kinds: list[str], dispatches: list[tuple[A
     assert [(t.line_id, t.quantity) for t in txs] == [("L1", 3), ("L2", 5)] * (len(kinds) // 2)
     expected = dispatches if has_channels else []
     assert [(p.kind, p.number, p.replaces_number) for p in plans] == expected
+
+
+# --- XML templates (SPEC 4): FTP.XmlTemplateName / Email.XmlTemplate, optional ---------
+
+XML_REF = RefSnapshot(vendors=REF.vendors, stocks=REF.stocks, devices=REF.devices,
+                      items=REF.items,
+                      templates={**REF.templates, "acme-xml": "XML", "peppol-copy": "XML"})
+
+
+@pytest.mark.parametrize("name", ["peppol", "cxml", "order-x", "acme-xml"])
+@pytest.mark.parametrize("path", ["SendOptions.Email.XmlTemplate",
+                                  "SendOptions.FTP.XmlTemplateName"])
+def test_an_xml_template_is_a_loaded_xml_entry_or_a_built_in(path: str, name: str) -> None:
+    b = at(path, name)
+    b["SendOptions"]["Channel"]["IsFtp"] = True
+    b["SendOptions"].setdefault("FTP", {})["IsXml"] = True
+    decision = validate_create(CreateRequest.model_validate(b), XML_REF)
+    assert decision.all_errors() == []
+
+
+def test_xml_needs_no_template_name() -> None:
+    """Without a name the vendor's xml_template, else the canonical XML, is sent."""
+    b = body(SendOptions={"Channel": {"IsFtp": True}, "FTP": {"IsXml": True}})
+    assert validate_create(CreateRequest.model_validate(b), REF).all_errors() == []
+
+
+@pytest.mark.parametrize(("path", "name", "expected"), [
+    ("SendOptions.FTP.XmlTemplateName", "nothing",
+     "SendOptions.FTP.XmlTemplateName: no XML template 'nothing'; name a template loaded "
+     "with format XML, or peppol, cxml or order-x (built in)"),
+    ("SendOptions.Email.XmlTemplate", "std-pdf",
+     "SendOptions.Email.XmlTemplate: template 'std-pdf' is PDF, not XML"),
+    ("SendOptions.Email.PdfTemplate", "peppol",
+     "SendOptions.Email.PdfTemplate: template 'peppol' is XML, not PDF"),
+])
+def test_a_wrong_xml_template_name_fails_naming_the_field(path: str, name: str,
+                                                           expected: str) -> None:
+    b = at(path, name)
+    b["SendOptions"]["Channel"]["IsFtp"] = True
+    b["SendOptions"].setdefault("FTP", {})["IsXml"] = True
+    errors = validate_create(CreateRequest.model_validate(b), XML_REF).all_errors()
+    assert errors == [expected]
+
+
+def test_an_xml_template_name_is_at_most_50_characters() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as err:
+        CreateRequest.model_validate(at("SendOptions.Email.XmlTemplate", "x" * 51))
+    assert err.value.errors()[0]["loc"] == ("SendOptions", "Email", "XmlTemplate")

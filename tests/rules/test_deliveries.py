@@ -159,3 +159,34 @@ def test_outbox_entries_without_vendor_have_no_rows() -> None:
     entries = outbox_entries(order_id="PO1", send_plan=EVERYTHING, vendor=None, lines=LINES,
                              dispatches=[PURCHASE], new_token=lambda: "t")
     assert [(e.vendor_id, e.deliveries) for e in entries] == [("", ())]
+
+
+# --- which XML a delivery gets (SPEC 4) ----------------------------------------------------
+
+XML_BOTH = {"Channel": {"IsFtp": True, "IsEmail": True},
+            "FTP": {"IsXml": True, "IsPdf": True, "PdfTemplateName": "ftp-pdf"},
+            "Email": {"IsXml": True}}
+
+
+@pytest.mark.parametrize(("ftp_name", "email_name", "vendor_template", "expected"), [
+    (None, None, None, (None, None)),  # the canonical XML: nothing changes for others
+    (None, None, "peppol", ("peppol", "peppol")),  # one line of reference data
+    ("cxml", None, "peppol", ("cxml", "peppol")),  # SendOptions' name wins, per channel
+    ("cxml", "order-x", None, ("cxml", "order-x")),
+])
+def test_the_xml_template_is_sendoptions_else_the_vendors_else_canonical(
+        ftp_name: str | None, email_name: str | None, vendor_template: str | None,
+        expected: tuple[str | None, str | None]) -> None:
+    options: dict[str, Any] = {k: dict(v) for k, v in XML_BOTH.items()}
+    if ftp_name:
+        options["FTP"]["XmlTemplateName"] = ftp_name
+    if email_name:
+        options["Email"]["XmlTemplate"] = email_name
+    vendor = VendorRef("ACME", email=VENDOR.email, ftp=VENDOR.ftp,
+                       xml_template=vendor_template)
+    out = rows(parse_send_options(options), vendor=vendor)
+    xml = {r.channel: r.template_name for r in out if r.format is DocumentFormat.XML}
+    assert (xml[Channel.FTP], xml[Channel.EMAIL]) == expected
+    pdf = next(r for r in out if r.format is DocumentFormat.PDF)
+    assert pdf.template_name == "ftp-pdf"  # other formats keep their own template
+    assert all(r.document_name and r.document_name.endswith((".xml", ".pdf")) for r in out)

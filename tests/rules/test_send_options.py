@@ -43,12 +43,23 @@ def test_channels_and_documents_in_fixed_order() -> None:
 def test_each_document_carries_its_template_and_the_field_naming_it() -> None:
     plan = parse_send_options(EVERYTHING)
     assert plan.documents_of(EMAIL) == (
-        DocumentChoice(XML, None, None),
+        DocumentChoice(XML, None, "SendOptions.Email.XmlTemplate"),  # optional: none named
         DocumentChoice(PDF, "mail-pdf", "SendOptions.Email.PdfTemplate"),
         DocumentChoice(EXCEL, "mail-excel", "SendOptions.Email.ExcelTemplate"),
     )
     assert plan.documents_of(FTP)[1] == DocumentChoice(
         EXCEL, "ftp-excel", "SendOptions.FTP.ExcelTemplateName")
+
+
+def test_an_xml_template_name_is_carried_like_the_others() -> None:
+    plan = parse_send_options({"Channel": {"IsFtp": True, "IsEmail": True},
+                               "FTP": {"IsXml": True, "XmlTemplateName": "peppol"},
+                               "Email": {"IsXml": True, "XmlTemplate": "acme-xml"}})
+    assert plan.documents_of(FTP) == (
+        DocumentChoice(XML, "peppol", "SendOptions.FTP.XmlTemplateName"),)
+    assert plan.documents_of(EMAIL) == (
+        DocumentChoice(XML, "acme-xml", "SendOptions.Email.XmlTemplate"),)
+    assert plan.template_for(XML) == "acme-xml"  # Email's first, as for PDF and Excel
 
 
 def test_chosen_format_without_template_has_none() -> None:

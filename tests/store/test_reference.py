@@ -101,8 +101,8 @@ def test_one_bad_entry_writes_nothing(engine: Engine) -> None:
 def test_references_may_name_what_is_already_stored(engine: Engine) -> None:
     _load(engine, {"stocks": [{"name": "S1"}], "vendors": [{"id": "V1", "name": "V"}]})
     with reading(engine) as conn:
-        assert store.read_keys(conn) == store.StoredKeys(stocks=frozenset({"S1"}),
-                                                         vendors=frozenset({"V1"}))
+        keys = store.read_keys(conn)
+    assert (keys.stocks, keys.vendors) == (frozenset({"S1"}), frozenset({"V1"}))
     _load(engine, {"devices": [{"id": "D1", "stock": "S1"}],
                    "items": [{"id": "I1", "name": "i", "unit": "pc", "vendors": {"V1": {}}}]})
     snapshot = store.load_snapshot(engine)
@@ -175,3 +175,166 @@ def test_template_problems_name_the_entry(tmp_path: Path) -> None:
         f"templates[1] (gone).file: 'gone.yaml' does not exist under {tmp_path.resolve()}",
         "templates[2] (bad).file: not an xlsx workbook"]
     assert seen == ["ok", "bad"]
+
+
+# --- vendor formats (SPEC 2 and 4): party data, XML templates, what a template needs -----
+
+PEPPOL_VENDOR: dict[str, Any] = {
+    "id": "DELTA", "name": "Delta Components AB", "xml_template": "peppol",
+    "party": {"endpoint_id": "7300010000001", "endpoint_scheme": "0088",
+              "legal_name": "Delta Components AB", "vat_id": "SE556677889901",
+              "address": {"street": "Storgatan 1", "city": "Malmö", "postal_code": "21122",
+                          "country": "SE"}},
+    "cxml": {"domain": "DUNS", "identity": "123456789", "shared_secret_env": "DELTA_SECRET"}}
+BUYER: dict[str, Any] = {
+    "name": "Dispatch Buyer", "currency": "SEK", "email": "buyer@dispatch.test",
+    "party": {"endpoint_id": "7300010000009", "endpoint_scheme": "0088",
+              "legal_name": "Dispatch Buyer AB", "address": {"city": "Lund", "country": "SE"}}}
+
+
+def _standards(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "buyer": copy.deepcopy(BUYER), "vendors": [copy.deepcopy(PEPPOL_VENDOR)],
+        "items": [{"id": "CABLE-10", "name": "Cable 10 m", "unit": "piece", "unit_code": "C62",
+                   "gtin": "07311111111116", "vendors": {"DELTA": {"price": 9.5}}}]}
+    data.update(changes)
+    return data
+
+
+def _problems(engine: Engine, data: dict[str, Any], templates_dir: Path = TEMPLATES_DIR
+              ) -> list[str]:
+    with pytest.raises(ReferenceDataError) as err:
+        _load(engine, data, templates_dir)
+    return err.value.problems
+
+
+def test_party_data_and_the_xml_template_are_stored(engine: Engine) -> None:
+    from dispatch.store.dispatch_reads import read_dispatch_inputs  # noqa: F401 (below)
+
+    counts = _load(engine, _standards())
+    assert counts["buyer"] == 1 and counts["vendors"] == 1
+    snapshot = store.load_snapshot(engine)
+    assert snapshot.vendors["DELTA"].xml_template == "peppol"
+    assert snapshot.template_format("peppol") == "XML"  # built in: usable with no entry
+    with reading(engine) as conn:
+        vendor = next(v for v in store.read_vendors(conn) if v.id == "DELTA")
+        keys = store.read_keys(conn)
+        assert store.read_buyer(conn) == BUYER
+    assert vendor.extra == {k: PEPPOL_VENDOR[k] for k in ("xml_template", "party", "cxml")}
+    assert keys.items["CABLE-10"] == {"id": "CABLE-10", "unit_code": "C62",
+                                      "gtin": "07311111111116", "vendors": {"DELTA"}}
+
+
+def test_a_vendor_without_the_data_its_template_needs_is_refused_by_name(
+        engine: Engine) -> None:
+    data = _standards()
+    del data["vendors"][0]["party"]["endpoint_id"]
+    del data["items"][0]["unit_code"]
+    problems = _problems(engine, data)
+    assert ("vendor 'DELTA': party.endpoint_id is missing; XML template 'peppol' "
+            "(vendor 'DELTA''s xml_template) needs it") in problems
+    assert ("item 'CABLE-10': unit_code is missing; vendor 'DELTA' gets XML template "
+            "'peppol', which needs it") in problems
+    assert store.load_snapshot(engine).vendors == {}  # nothing was written
+
+
+def test_the_buyer_block_loaded_before_counts(engine: Engine) -> None:
+    """A later file with only the vendor passes on the buyer stored earlier; without a
+    buyer ever loaded, the vendor is refused naming the buyer's missing key."""
+    only_vendor = {"vendors": [copy.deepcopy(PEPPOL_VENDOR)]}
+    assert "buyer: party.endpoint_id is missing; XML template 'peppol' (vendor 'DELTA''s " \
+        "xml_template) needs it" in _problems(engine, only_vendor)
+    _load(engine, {"buyer": copy.deepcopy(BUYER)})
+    _load(engine, only_vendor)
+    assert store.load_snapshot(engine).vendors["DELTA"].xml_template == "peppol"
+    # an item loaded later for that vendor is checked against its template too
+    item = {"id": "X", "name": "x", "unit": "pc", "vendors": {"DELTA": {}}}
+    assert _problems(engine, {"items": [item]}) == [
+        "item 'X': unit_code is missing; vendor 'DELTA' gets XML template 'peppol', "
+        "which needs it"]
+
+
+@pytest.mark.parametrize(("template", "message"), [
+    ("nothing", "vendors[0] (DELTA).xml_template: no XML template 'nothing'; add a templates: "
+                "entry with format: XML, or use a built-in one (peppol, cxml, order-x)"),
+    ("standard-pdf", "vendors[0] (DELTA).xml_template: template 'standard-pdf' is PDF, not "
+                     "XML; name an XML template"),
+])
+def test_xml_template_must_name_an_xml_template(engine: Engine, template: str,
+                                                message: str) -> None:
+    data = _standards(templates=[{"name": "standard-pdf", "format": "PDF",
+                                  "file": "pdf/standard.yaml"}])
+    data["vendors"][0]["xml_template"] = template
+    assert _problems(engine, data) == [message]
+
+
+def _xml_templates_dir(tmp_path: Path) -> Path:
+    (tmp_path / "xml").mkdir()
+    (tmp_path / "xml" / "order.xml.j2").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Order id="{{ order.Id }}" '
+        'kind="{{ dispatch.kind }}"/>\n')
+    (tmp_path / "xml" / "broken.xml.j2").write_text("<Order>\n{% if %}\n</Order>\n")
+    (tmp_path / "xml" / "order.xsd").write_text(
+        '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
+        '<xs:element name="Order"><xs:complexType>'
+        '<xs:attribute name="id" type="xs:string" use="required"/>'
+        '<xs:attribute name="kind" type="xs:string"/>'
+        '</xs:complexType></xs:element></xs:schema>')
+    return tmp_path
+
+
+def test_xml_template_entries_are_stored_with_their_files_and_schema(
+        engine: Engine, tmp_path: Path) -> None:
+    from dispatch.documents.checks import check_xml
+
+    root = _xml_templates_dir(tmp_path)
+    entry = {"name": "acme-xml", "format": "XML", "schema": "xml/order.xsd",
+             "files": {"purchase": "xml/order.xml.j2", "change": "xml/order.xml.j2",
+                       "cancellation": "xml/order.xml.j2"}}
+    parsed = parse_reference_text(yaml.safe_dump({"templates": [entry]}), "t.yaml")
+    store.upsert_reference_data(engine, parsed, source="t.yaml", templates_dir=root,
+                                check_xml_template=check_xml)
+    assert store.load_snapshot(engine).templates == {"acme-xml": "XML"}
+    with reading(engine) as conn:
+        assert store.read_xml_entries(conn, names=["acme-xml", "peppol"]) == {
+            "acme-xml": entry}
+    # a vendor may now name it (it needs nothing)
+    _load(engine, {"vendors": [{"id": "V", "name": "V", "xml_template": "acme-xml"}]}, root)
+
+
+def test_xml_template_files_must_exist_and_compile(engine: Engine, tmp_path: Path) -> None:
+    from dispatch.documents.checks import check_xml
+
+    root = _xml_templates_dir(tmp_path)
+    data = {"templates": [
+        {"name": "gone", "format": "XML", "file": "xml/order.xml.j2", "schema": "xml/no.xsd"},
+        {"name": "broken", "format": "XML", "file": "xml/broken.xml.j2"}]}
+    parsed = parse_reference_text(yaml.safe_dump(data), "t.yaml")
+    with pytest.raises(ReferenceDataError) as err:
+        store.upsert_reference_data(engine, parsed, source="t.yaml", templates_dir=root,
+                                    check_xml_template=check_xml)
+    gone, broken = err.value.problems
+    assert gone == f"templates[0] (gone).schema: 'xml/no.xsd' does not exist under {root}"
+    assert broken.startswith("templates[1] (broken): XML template file broken.xml.j2 line 2")
+
+
+def test_an_old_database_gets_the_new_columns(db_url: str) -> None:
+    """create_all adds tables, not columns: init_schema adds the nullable ones (twice: no-op)."""
+    from sqlalchemy import inspect, text
+
+    from dispatch.store.engine import init_schema, make_engine
+
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        for table, column in (("item", "unit_code"), ("location", "country_code"),
+                              ("template", "xml")):
+            conn.execute(text(f'ALTER TABLE "{table}" DROP COLUMN "{column}"'))
+    init_schema(engine)
+    init_schema(engine)
+    with engine.connect() as conn:
+        inspector = inspect(conn)
+        assert "unit_code" in {c["name"] for c in inspector.get_columns("item")}
+        assert "country_code" in {c["name"] for c in inspector.get_columns("location")}
+        assert "xml" in {c["name"] for c in inspector.get_columns("template")}
+    _load(engine, _standards())
+    engine.dispose()
