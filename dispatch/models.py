@@ -77,7 +77,11 @@ class Template(SQLModel, table=True):
     xml: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
-class Location(SQLModel, table=True):
+class ShipToLocation(SQLModel, table=True):
+    """A ship-to location (reference data ``locations:``)."""
+
+    __tablename__ = "location"
+
     id: str = Field(primary_key=True, max_length=60)
     location_name: str = Field(max_length=200)
     address_line1: str = Field(max_length=200)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # type checkers see the real names
     from dispatch.channels.base import (  # noqa: F401
-        Channel,
+        DeliveryChannel,
         DocumentProof,
         Envelope,
         Evidence,
@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # type checkers see the real names
 # Lazy, so that settings and reference data can use ``dispatch.channels.base`` (the secret
 # rules) without importing the registry, which imports them.
 _EXPORTS = {
-    "Channel": "dispatch.channels.base",
+    "DeliveryChannel": "dispatch.channels.base",
     "DocumentProof": "dispatch.channels.base",
     "Envelope": "dispatch.channels.base",
     "Evidence": "dispatch.channels.base",

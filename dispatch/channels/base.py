@@ -1,4 +1,4 @@
-"""What every channel shares: the Channel protocol, Envelope in, Evidence out, and helpers.
+"""What every channel shares: the DeliveryChannel protocol, Envelope in, Evidence out, helpers.
 
 A channel delivers bytes it is given (it never renders) to one vendor target and proves it:
 :class:`Evidence` carries the hash and size of the exact bytes, the target (never a secret)
@@ -104,7 +104,7 @@ class Evidence:
 
 
 @runtime_checkable
-class Channel(Protocol):
+class DeliveryChannel(Protocol):
     """One delivery protocol. Implementations live one per module; see ``registry``."""
 
     keys: ClassVar[tuple[str, ...]]

@@ -11,7 +11,7 @@ import importlib
 from types import TracebackType
 from typing import Any
 
-from dispatch.channels.base import Channel, SecretResolver
+from dispatch.channels.base import DeliveryChannel, SecretResolver
 from dispatch.reference_data import VendorB2B, VendorEmail, VendorFtp
 from dispatch.settings import DispatchSettings
 
@@ -24,13 +24,13 @@ CHANNELS: dict[str, str] = {
 }
 
 
-def channel_class(key: str) -> type[Channel]:
+def channel_class(key: str) -> type[DeliveryChannel]:
     """The class registered under ``key`` ("b2b", "sftp", "ftp", "ftps", "email")."""
     try:
         module_name, _, class_name = CHANNELS[key].partition(":")
     except KeyError:
         raise KeyError(f"no channel {key!r}; known: {', '.join(sorted(CHANNELS))}") from None
-    cls: type[Channel] = getattr(importlib.import_module(module_name), class_name)
+    cls: type[DeliveryChannel] = getattr(importlib.import_module(module_name), class_name)
     return cls
 
 
@@ -48,7 +48,7 @@ def channel_key(target: VendorB2B | VendorEmail | VendorFtp) -> str:
 def open_channel(
     key: str, *, settings: DispatchSettings, secrets: SecretResolver | None = None,
     **factories: Any,
-) -> Channel:
+) -> DeliveryChannel:
     """An instance of the channel ``key``; ``factories`` go to its constructor (tests)."""
     return channel_class(key)(settings=settings, secrets=secrets, **factories)  # type: ignore[call-arg]
 
@@ -60,9 +60,9 @@ class ChannelSet:
                  ) -> None:
         self._settings = settings
         self._secrets = secrets
-        self._open: dict[str, Channel] = {}
+        self._open: dict[str, DeliveryChannel] = {}
 
-    def get(self, key: str) -> Channel:
+    def get(self, key: str) -> DeliveryChannel:
         """The run's channel for ``key``; "ftp" and "ftps" share one instance."""
         shared = CHANNELS[key] if key in CHANNELS else key
         channel = self._open.get(shared)
@@ -71,7 +71,7 @@ class ChannelSet:
             self._open[shared] = channel
         return channel
 
-    def for_target(self, target: VendorB2B | VendorEmail | VendorFtp) -> Channel:
+    def for_target(self, target: VendorB2B | VendorEmail | VendorFtp) -> DeliveryChannel:
         return self.get(channel_key(target))
 
     async def aclose(self) -> None:

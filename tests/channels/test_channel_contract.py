@@ -13,8 +13,8 @@ from channel_support import ALL_SECRETS, run, secrets
 
 from dispatch.channels import (
     CHANNELS,
-    Channel,
     ChannelSet,
+    DeliveryChannel,
     Envelope,
     Evidence,
     channel_class,
@@ -90,7 +90,7 @@ def test_channel_contract(rig: Rig) -> None:
 
     async def go() -> tuple[Evidence, Evidence]:
         channel = open_channel(key, settings=rig.settings, secrets=secrets)
-        assert isinstance(channel, Channel)
+        assert isinstance(channel, DeliveryChannel)
         try:
             first = await channel.send(rig.target, documents, envelope)
             again = await channel.send(rig.target, documents, envelope)  # a retry after a crash
