@@ -17,7 +17,7 @@ from dispatch.reference_data import VendorB2B, VendorEmail, VendorFtp
 from dispatch.store import outbox
 from dispatch.store.dispatch_reads import DocumentLine, LocationRecord, read_dispatch_inputs
 from dispatch.store.outbox import DeliveryRow, JobRow
-from dispatch.vocabulary import Channel, DocumentFormat
+from dispatch.vocabulary import Channel, DispatchKind, DocumentFormat
 
 Target = VendorB2B | VendorEmail | VendorFtp
 TARGET_MODELS: dict[Channel, type[BaseModel]] = {
@@ -108,9 +108,15 @@ def load_job(conn: Connection, *, job_id: int, now: dt.datetime, buyer_name: str
     inputs = read_dispatch_inputs(conn, order_id=row.order_id, template_names=templates)
     if inputs is None:
         return None
-    context = build_context(inputs, kind=row.kind, number=row.number,
+    reminder = row.kind is DispatchKind.REMINDER  # SPEC 8: its own context and template
+    context = build_context(inputs, kind=DispatchKind.PURCHASE if reminder else row.kind,
+                            number=row.number,
                             replaces_number=row.replaces_number, changes=row.changes,
                             generated_at=row.created_at, buyer_name=buyer_name)
+    if reminder:
+        from dispatch.responses.reminder import reminder_job_parts
+
+        context, inputs = reminder_job_parts(conn, row=row, context=context, inputs=inputs)
     vendor = inputs.vendor
     configs = {c: getattr(vendor, key) if vendor is not None else None
                for c, key in VENDOR_KEYS.items()}
