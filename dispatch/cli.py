@@ -261,8 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "as sending)")
     render.add_argument("order_id", metavar="ORDER_ID")
     render.add_argument("--format", required=True, choices=["XML", "PDF", "Excel"])
-    render.add_argument("--template", help="template name (PDF/Excel; default: the one the "
-                        "order's SendOptions name)")
+    render.add_argument("--template", help="template name (default: the one the order's "
+                        "SendOptions name; XML: else the vendor's xml_template, else the "
+                        "canonical document; peppol, cxml and order-x are built in)")
     render.add_argument("--kind", choices=["purchase", "change", "cancellation"],
                         default="purchase")
     render.add_argument("-o", "--output", help="output file (default: the document's name)")

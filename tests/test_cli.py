@@ -121,3 +121,38 @@ def test_dispatch_pending_with_nothing_due_does_not_start_prefect(env: Env) -> N
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("dispatch-pending: nothing due; the next retry is due at ")
+
+
+def test_render_xml_from_a_named_template(env: Env, tmp_path: Path) -> None:  # noqa: F811
+    """SPEC 4: --template for XML (built-ins by name), --kind; a preview never needs the
+    cXML shared secret; an unknown name is refused naming --template."""
+    from lxml import etree
+
+    from tests.dispatching.test_vendor_formats import _load, _reference_data
+
+    data = _reference_data(env, xml_template=None)
+    data["buyer"]["cxml"] = {"domain": "NetworkID", "identity": "AN-BUYER"}
+    acme = next(v for v in data["vendors"] if v["id"] == "ACME")
+    acme["cxml"] = {"domain": "DUNS", "identity": "123456789",
+                    "shared_secret_env": "ACME_CXML_SECRET_NOT_SET"}
+    _load(env, data)
+    order_id = env.order(all_channels_order(Status="New"))
+    out = tmp_path / "o.xml"
+    peppol = _run(env, "render", order_id, "--format", "XML", "--template", "peppol",
+                  "-o", str(out))
+    assert peppol.returncode == 0, peppol.stderr
+    root = etree.fromstring(out.read_bytes())
+    assert root.tag == "{urn:oasis:names:specification:ubl:schema:xsd:Order-2}Order"
+    change = _run(env, "render", order_id, "--format", "XML", "--template", "peppol",
+                  "--kind", "change", "-o", str(out))
+    assert change.returncode == 0, change.stderr
+    assert etree.fromstring(out.read_bytes()).tag.endswith("}OrderChange")
+    cxml = _run(env, "render", order_id, "--format", "XML", "--template", "cxml",
+                "-o", str(out))
+    assert cxml.returncode == 0, cxml.stderr
+    assert b"<OrderRequest" in out.read_bytes() and b"SharedSecret" not in out.read_bytes()
+    canonical = _run(env, "render", order_id, "--format", "XML", "-o", str(out))
+    assert canonical.returncode == 0, canonical.stderr
+    assert b"urn:dispatch:purchase-order:1" in out.read_bytes()  # no name: as before
+    unknown = _run(env, "render", order_id, "--format", "XML", "--template", "ubl-9")
+    assert unknown.returncode == 2 and "--template: no XML template 'ubl-9'" in unknown.stderr

@@ -10,9 +10,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection
 
-from dispatch.dispatching.loading import build_context
+from dispatch.dispatching.loading import build_context, xml_templates
 from dispatch.documents.base import Document
 from dispatch.documents.context import DocumentContext
+from dispatch.documents.xml_spec import XmlTemplateSpec
 from dispatch.reference_data import VendorB2B, VendorEmail, VendorFtp
 from dispatch.store import outbox
 from dispatch.store.dispatch_reads import DocumentLine, LocationRecord, read_dispatch_inputs
@@ -64,6 +65,8 @@ class Job:
     ship_to: LocationRecord | None
     template_files: dict[str, str]
     rendered: dict[tuple[DocumentFormat, str | None], Document] = field(default_factory=dict)
+    # XML deliveries' templates by name (an entry, else a built-in); absent: not found
+    xml_templates: dict[str, XmlTemplateSpec] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -120,5 +123,8 @@ def load_job(conn: Connection, *, job_id: int, now: dt.datetime, buyer_name: str
     vendor = inputs.vendor
     configs = {c: getattr(vendor, key) if vendor is not None else None
                for c, key in VENDOR_KEYS.items()}
+    xml_names = {d.template_name for d in due
+                 if d.template_name and d.format is DocumentFormat.XML}
     return Job(row, group_sends(due), context, configs, {ln.id: ln for ln in inputs.lines},
-               inputs.ship_to, inputs.template_files)
+               inputs.ship_to, inputs.template_files,
+               xml_templates=xml_templates(xml_names, inputs.xml_entries))

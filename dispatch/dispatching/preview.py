@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import Engine
 
-from dispatch.dispatching.loading import document_context
+from dispatch.dispatching.loading import document_context, xml_templates
 from dispatch.documents import render_document
 from dispatch.documents.base import Document
+from dispatch.documents.context import DocumentContext
 from dispatch.errors import DispatchError, NotFoundError
 from dispatch.models import utcnow
 from dispatch.settings import DispatchSettings
 from dispatch.store import orders as order_store
 from dispatch.store.engine import reading
-from dispatch.store.reference import template_file_of
+from dispatch.store.reference import read_vendor_ref, read_xml_entries, template_file_of
 from dispatch.vocabulary import DispatchKind, DocumentFormat
 
 # Formats rendered from a named template (XML is built in).
@@ -36,8 +39,21 @@ def render_preview(engine: Engine, settings: DispatchSettings, *, order_id: str,
         else:
             number = order.dispatch_count + 1
             replaces, changes, at = (order.dispatch_count or None), None, utcnow()
-        template_file = None
-        if format in TEMPLATED:
+        template_file, xml_template = None, None
+        if format is DocumentFormat.XML:
+            # SPEC 4: --template, else the order's SendOptions, else the vendor's
+            # xml_template, else the canonical document
+            vendor = read_vendor_ref(conn, vendor_id=order.vendor_id)
+            template_name = (template_name or order.plan.template_for(format)
+                             or (vendor.xml_template if vendor is not None else None))
+            if template_name is not None:
+                xml_template = xml_templates([template_name], read_xml_entries(
+                    conn, names=[template_name])).get(template_name)
+                if xml_template is None:
+                    raise DispatchError(f"--template: no XML template '{template_name}' "
+                                        "(load one with format XML, or name peppol, cxml "
+                                        "or order-x)")
+        elif format in TEMPLATED:
             if template_name is None:
                 template_name = order.plan.template_for(format)
             if template_name is None:
@@ -50,6 +66,17 @@ def render_preview(engine: Engine, settings: DispatchSettings, *, order_id: str,
         ctx = document_context(conn, order_id=order_id, kind=kind, number=number,
                                replaces_number=replaces, changes=changes, generated_at=at,
                                buyer_name=settings.buyer_name)
-    return render_document(ctx, format=format, template_file=template_file,
-                           templates_dir=settings.templates_dir, template_name=template_name,
-                           max_bytes=settings.max_document_bytes)
+    return render_document(without_shared_secret(ctx), format=format,
+                           template_file=template_file, templates_dir=settings.templates_dir,
+                           template_name=template_name, max_bytes=settings.max_document_bytes,
+                           xml_template=xml_template)
+
+
+def without_shared_secret(ctx: DocumentContext) -> DocumentContext:
+    """A preview never reads the cXML shared secret: the vendor's identity without the
+    name of its variable, so the document shows no SharedSecret (and needs none set)."""
+    identity = ctx.vendor.cxml
+    if identity is None or identity.shared_secret_env is None:
+        return ctx
+    vendor = replace(ctx.vendor, cxml=replace(identity, shared_secret_env=None))
+    return replace(ctx, vendor=vendor)

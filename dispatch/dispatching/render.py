@@ -21,6 +21,7 @@ from dispatch.documents.b2b_line import B2BLine, customer_reference, delivery_wi
 from dispatch.documents.b2b_line import submit_document as render_b2b_line
 from dispatch.documents.base import Document
 from dispatch.documents.context import DocumentContext
+from dispatch.documents.xml_spec import XmlTemplateSpec
 from dispatch.errors import DeliveryError, DispatchError
 from dispatch.store.outbox import DeliveryRow
 from dispatch.vocabulary import Channel, DocumentFormat
@@ -56,7 +57,7 @@ def _render_all(d: Dispatcher, job: Job, rows: list[DeliveryRow]) -> list[Docume
 
 
 def _template_file(job: Job, row: DeliveryRow) -> str | None:
-    if not row.template_name:
+    if not row.template_name or row.format is DocumentFormat.XML:
         return None
     template_file = job.template_files.get(row.template_name)
     if template_file is None:
@@ -65,18 +66,30 @@ def _template_file(job: Job, row: DeliveryRow) -> str | None:
     return template_file
 
 
+def _xml_template(job: Job, row: DeliveryRow) -> XmlTemplateSpec | None:
+    """The XML template of an XML delivery that names one (None: the canonical XML)."""
+    if row.format is not DocumentFormat.XML or not row.template_name:
+        return None
+    spec = job.xml_templates.get(row.template_name)
+    if spec is None:
+        raise DeliveryError(f"XML template '{row.template_name}' no longer exists (neither "
+                            "loaded nor built in); load it with `dispatch load` and resend",
+                            retryable=False)
+    return spec
+
+
 def _render(d: Dispatcher, job: Job, row: DeliveryRow) -> Document:
     result = render_one(job.context, row.format or DocumentFormat.XML,
                         _template_file(job, row), d.settings.templates_dir, row.template_name,
-                        d.settings.max_document_bytes)
+                        d.settings.max_document_bytes, _xml_template(job, row))
     if isinstance(result, str):
         raise DeliveryError(f"rendering {row.document_name}: {result}", retryable=False)
     return result
 
 
 def render_one(context: DocumentContext, format: str, template_file: str | None,
-               templates_dir: Path, template_name: str | None, max_bytes: int
-               ) -> Document | str:
+               templates_dir: Path, template_name: str | None, max_bytes: int,
+               xml_template: XmlTemplateSpec | None = None) -> Document | str:
     """One document, or the reason it cannot be rendered (a TemplateError/RenderError: no
     retry will help). Runs in a thread or a pool process: plain, picklable values."""
     # Imported here: reportlab/openpyxl cost ~1 s of start-up in every server-mode flow
@@ -86,7 +99,7 @@ def render_one(context: DocumentContext, format: str, template_file: str | None,
     try:
         return render_document(context, format=format, template_file=template_file,
                                templates_dir=templates_dir, template_name=template_name,
-                               max_bytes=max_bytes)
+                               max_bytes=max_bytes, xml_template=xml_template)
     except DispatchError as exc:
         return str(exc)
 
@@ -111,7 +124,8 @@ async def _render_in_pool(d: Dispatcher, job: Job, row: DeliveryRow) -> Document
     result = await loop.run_in_executor(
         render_pool(d.settings.render_processes), render_one, job.context,
         str(row.format or DocumentFormat.XML), _template_file(job, row),
-        d.settings.templates_dir, row.template_name, d.settings.max_document_bytes)
+        d.settings.templates_dir, row.template_name, d.settings.max_document_bytes,
+        _xml_template(job, row))
     if isinstance(result, str):
         raise DeliveryError(f"rendering {row.document_name}: {result}", retryable=False)
     return result

@@ -1,16 +1,17 @@
 """What rendering one dispatch reads: the order, its lines with their items, the vendor,
-the ship-to location and the named templates, as typed rows in one read."""
+the ship-to location, the buyer and the named templates, as typed rows in one read."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from dispatch.store.reference import read_buyer, xml_entry_of
 from dispatch.store.tables import ITEM_VENDORS, ITEMS, LINES, LOCATIONS, ORDERS, TEMPLATES, VENDORS
 
 
@@ -52,6 +53,8 @@ class DocumentLine:
     unit: str | None
     price: Decimal | None
     atelier_code: int | None
+    unit_code: str | None = None
+    gtin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class VendorRecord:
     email: dict[str, Any] | None
     ftp: dict[str, Any] | None
     b2b: dict[str, Any] | None
+    extra: dict[str, Any] | None = None  # xml_template, party, cxml (SPEC 2) and more
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class LocationRecord:
     province: str
     country_title: str
     zip_code: str
+    country_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,9 @@ class DispatchInputs:
     vendor: VendorRecord | None
     ship_to: LocationRecord | None
     template_files: dict[str, str]  # template name -> file, for the names asked for
+    buyer: dict[str, Any] | None = None  # the buyer: block last loaded
+    # XML templates among the names asked for: name -> the templates: entry
+    xml_entries: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def read_dispatch_inputs(conn: Connection, *, order_id: str,
@@ -96,7 +104,7 @@ def read_dispatch_inputs(conn: Connection, *, order_id: str,
                       o.received_by_vendor_date, o.tracking_number)
     rows = conn.execute(
         select(LINES, ITEMS.c.name, ITEMS.c.unit, ITEM_VENDORS.c.price,
-               ITEM_VENDORS.c.atelier_code)
+               ITEM_VENDORS.c.atelier_code, ITEMS.c.unit_code, ITEMS.c.gtin)
         .select_from(LINES.outerjoin(ITEMS, ITEMS.c.id == LINES.c.item_id)
                      .outerjoin(ITEM_VENDORS, (ITEM_VENDORS.c.item_id == LINES.c.item_id)
                                 & (ITEM_VENDORS.c.vendor_id == o.vendor_id)))
@@ -105,9 +113,10 @@ def read_dispatch_inputs(conn: Connection, *, order_id: str,
         r.id, r.position, r.item_id, r.custom_item_id, r.device_id, r.total_quantity,
         r.received_quantity, r.cancelled_quantity, r.expected_date, r.note, r.line_reference,
         r.name, r.unit, r.custom_item_price_per_piece if r.custom_item_id else r.price,
-        r.atelier_code) for r in rows]
+        r.atelier_code, r.unit_code, r.gtin) for r in rows]
     v = conn.execute(select(VENDORS).where(VENDORS.c.id == o.vendor_id)).first()
-    vendor = VendorRecord(v.id, v.name, v.email, v.ftp, v.b2b) if v is not None else None
+    vendor = (VendorRecord(v.id, v.name, v.email, v.ftp, v.b2b, v.extra)
+              if v is not None else None)
     ship_to = None
     if o.custom_ship_to_id:
         loc = conn.execute(select(LOCATIONS)
@@ -115,9 +124,16 @@ def read_dispatch_inputs(conn: Connection, *, order_id: str,
         if loc is not None:
             ship_to = LocationRecord(loc.id, loc.location_name, loc.address_line1,
                                      loc.address_line2, loc.city, loc.province,
-                                     loc.country_title, loc.zip_code)
+                                     loc.country_title, loc.zip_code, loc.country_code)
     names = sorted(set(template_names))
-    files = {n: f for n, f in conn.execute(
-        select(TEMPLATES.c.name, TEMPLATES.c.file).where(TEMPLATES.c.name.in_(names)))
-    } if names else {}
-    return DispatchInputs(order, lines, vendor, ship_to, files)
+    files: dict[str, str] = {}
+    xml_entries: dict[str, dict[str, Any]] = {}
+    if names:
+        for name, format, file, xml in conn.execute(
+                select(TEMPLATES.c.name, TEMPLATES.c.format, TEMPLATES.c.file, TEMPLATES.c.xml)
+                .where(TEMPLATES.c.name.in_(names))):
+            if format == "XML":
+                xml_entries[name] = xml_entry_of(name, file, xml)
+            else:
+                files[name] = file
+    return DispatchInputs(order, lines, vendor, ship_to, files, read_buyer(conn), xml_entries)

@@ -188,7 +188,7 @@ PEPPOL_VENDOR: dict[str, Any] = {
     "cxml": {"domain": "DUNS", "identity": "123456789", "shared_secret_env": "DELTA_SECRET"}}
 BUYER: dict[str, Any] = {
     "name": "Dispatch Buyer", "currency": "SEK", "email": "buyer@dispatch.test",
-    "party": {"endpoint_id": "7300010000009", "endpoint_scheme": "0088",
+    "party": {"endpoint_id": "7300010000018", "endpoint_scheme": "0088",
               "legal_name": "Dispatch Buyer AB", "address": {"city": "Lund", "country": "SE"}}}
 
 
