@@ -84,6 +84,11 @@ INVALID = [
         VendorId="CRANE", SendOptions={"Channel": {"IsB2B": True}},
         PurchaseOrderItems=[{"ItemId": "DRILL-5", "TotalQuantity": 1}]),
      "PurchaseOrderItems[0].ItemId: item 'DRILL-5' has no atelier_code for vendor 'CRANE'"),
+    ("unknown XML template", _with("SendOptions.Email.XmlTemplate", "ubl-9"),
+     "SendOptions.Email.XmlTemplate: no XML template 'ubl-9'; name a template loaded with "
+     "format XML, or peppol, cxml or order-x (built in)"),
+    ("PDF template as XML", _with("SendOptions.Email.XmlTemplate", "standard-pdf"),
+     "SendOptions.Email.XmlTemplate: template 'standard-pdf' is PDF, not XML"),
     ("b2b custom item", order_body(
         VendorId="CRANE", SendOptions={"Channel": {"IsB2B": True}},
         PurchaseOrderItems=[{"CustomItemId": "C", "CustomItemQuantity": 1,
@@ -191,3 +196,26 @@ def test_stock_level_order_with_devices_on_lines(api: Api) -> None:
     po = api.create_ok(body)["PurchaseOrder"]
     lines = api.order(po["Id"])["PurchaseOrderItems"]
     assert [(x["DeviceId"], x["TotalQuantity"]) for x in lines] == [("DEV-1", 1), ("DEV-2", 2)]
+
+
+def test_an_xml_template_named_in_sendoptions_reaches_the_delivery(api: Api) -> None:
+    """SPEC 4: a built-in XML template needs no templates: entry; the delivery row renders
+    from it (without a name: the canonical XML, template None)."""
+    from sqlalchemy import select
+
+    from dispatch.store.engine import reading
+    from dispatch.store.tables import DELIVERIES
+
+    named = api.create_ok(_with("SendOptions.Email.XmlTemplate", "peppol") | {
+        "Status": "Active"})["PurchaseOrder"]["Id"]
+    plain = api.create_ok(order_body(Status="Active"))["PurchaseOrder"]["Id"]
+    with reading(api.engine) as conn:
+        rows = dict(conn.execute(select(DELIVERIES.c.order_id, DELIVERIES.c.template_name)
+                                 .where(DELIVERIES.c.format == "XML")).all())
+    assert rows == {named: "peppol", plain: None}
+
+
+def test_an_xml_template_name_longer_than_50_is_a_shape_error(api: Api) -> None:
+    response = api.post("Create", _with("SendOptions.Email.XmlTemplate", "x" * 51))
+    assert response.status_code in (400, 422), response.text
+    assert "XmlTemplate" in response.text
