@@ -42,8 +42,10 @@ async def dispatch_orders(d: Dispatcher, orders: Sequence[OrderJobs], *,
                 with reading(d.engine) as conn:
                     job = load_job(conn, job_id=job_id, now=d.clock(),
                                    buyer_name=d.settings.buyer_name)
-                for group in job.groups if job is not None else ():
-                    outcome = await send_group(d, job, group)  # type: ignore[arg-type]
+                if job is None:  # gone (its order deleted): nothing to send
+                    continue
+                for group in job.groups:
+                    outcome = await send_group(d, job, group)
                     tally.add(outcome)
                     outcomes.append(outcome)
             finally:
@@ -69,8 +71,8 @@ async def run_due(d: Dispatcher, *, limit: int = 1000, concurrency: int = 8,
 
     ``step`` sends a group of claimed orders (default :func:`dispatch_orders`, which hands
     each order's outcomes to ``on_order``; flows wrap it in a Prefect task); ``on_batch``
-    hears of each finished batch. Returns the run's
-    tally (counts and the first problems: memory stays flat whatever the run's size).
+    hears of each finished batch. Returns the run's tally (counts and the first problems:
+    memory stays flat whatever the run's size).
     """
     for name, value in (("limit", limit), ("concurrency", concurrency),
                         ("orders_per_task", orders_per_task)):
@@ -131,6 +133,7 @@ async def dry_run(d: Dispatcher, *, limit: int = 1000) -> list[Outcome]:
     for job_id, _order in due:
         with reading(d.engine) as conn:
             job = load_job(conn, job_id=job_id, now=d.clock(), buyer_name=d.settings.buyer_name)
-        for group in job.groups if job is not None else ():
-            outcomes.append(await send_group(d, job, group, dry_run=True))  # type: ignore[arg-type]
+        if job is not None:
+            for group in job.groups:
+                outcomes.append(await send_group(d, job, group, dry_run=True))
     return outcomes
