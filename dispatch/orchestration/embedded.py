@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dispatch.models import utcnow
 from dispatch.orchestration import runtime as runtime_mod
 from dispatch.orchestration.prefect_defaults import quiet_prefect_defaults
+from dispatch.orchestration.responses import responses_loop
 from dispatch.store import outbox
 from dispatch.store.engine import reading
 
@@ -94,6 +95,8 @@ class EmbeddedDispatcher:
         # Starts Prefect's API for this process and sends what was left before a restart.
         await dispatch_pending(concurrency=self._concurrency, return_state=True)
         self.ready.set()
+        # SPEC 8: response deadlines (and reminders) every 30 s, beside the dispatch loop.
+        responses = asyncio.create_task(responses_loop(lambda: self._stopping))
         idle_rounds = 0
         while not self._stopping:
             # After a round that found due work but could not claim it (another process
@@ -132,6 +135,7 @@ class EmbeddedDispatcher:
                 counts = await state.result(  # type: ignore[misc]
                     raise_on_failure=False) if state.is_completed() else {"Failed": 1}
                 idle_rounds = idle_rounds + 1 if not counts else 0
+        await responses  # ends within 0.1 s of stopping
 
     def _due_orders(self, limit: int) -> list[str]:
         with reading(self._rt.engine) as conn:

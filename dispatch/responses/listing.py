@@ -19,6 +19,9 @@ RESPONSE_COLUMNS = ("id", "received_at", "vendor", "order", "dispatch", "status"
 UNMATCHED_COLUMNS = ("id", "received_at", "vendor", "order_reference", "problem", "source")
 OVERDUE_COLUMNS = ("order", "vendor", "dispatch", "due_by", "overdue_at", "reminder")
 SUMMARY_COLUMNS = ("vendor", "awaiting", "overdue", "accepted", "rejected", "changed")
+SUMMARY_KEYS = {ResponseStatus.AWAITING: "awaiting", ResponseStatus.OVERDUE: "overdue",
+                ResponseStatus.ACCEPTED: "accepted", ResponseStatus.REJECTED: "rejected",
+                ResponseStatus.CONDITIONALLY_ACCEPTED: "changed"}
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -87,9 +90,7 @@ def vendor_summary(conn: Connection) -> list[dict[str, Any]]:
         for order_id in orders.get(vendor.id, []):
             state = store.read_order_responses(conn, order_id=order_id, vendor_id=vendor.id)
             status = _current(state.dispatches, state.responses, state.overdue_numbers)
-            key = {ResponseStatus.AWAITING: "awaiting", ResponseStatus.OVERDUE: "overdue",
-                   ResponseStatus.ACCEPTED: "accepted", ResponseStatus.REJECTED: "rejected",
-                   ResponseStatus.CONDITIONALLY_ACCEPTED: "changed"}.get(status)
+            key = SUMMARY_KEYS.get(status) if status is not None else None
             if key is not None:
                 counts[key] += 1
         table.append({"vendor": vendor.id, **counts})
