@@ -36,3 +36,8 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert statuses["Unsupported"] == 1  # the cancelled order's B2B line
     assert attempts == 2  # the transient 503 was retried
     assert "PREFECT_HOME=" in run.stdout and "prefect server start" in run.stdout
+    # vendor formats (issue 10): which XML each vendor got, read from the received files
+    assert ("DELTA: sftp/PurchaseOrder6_purchase_1.xml: peppol (Order); "
+            "sftp/PurchaseOrder6_change_2.xml: peppol (OrderChange)") in run.stdout
+    assert "EMBER: email/PurchaseOrder7_purchase_1.pdf: order-x embedded in the PDF" in run.stdout
+    assert "ACME: email/PurchaseOrder1_purchase_1.xml: canonical" in run.stdout

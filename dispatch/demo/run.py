@@ -57,6 +57,17 @@ ORDERS: list[tuple[str, dict[str, Any]]] = [
         "SendOptions": {"Channel": {"IsEmail": True, "IsB2B": True},
                         "Email": {"IsPdf": True, "PdfTemplate": "standard-pdf"}},
         "PurchaseOrderItems": [{"ItemId": "GLOVE-L", "TotalQuantity": 12}]}),
+    # Vendor formats (templates/sample-standards.yaml): DELTA has xml_template: peppol
+    ("SFTP XML to DELTA (xml_template: peppol), then quantity raised (Peppol OrderChange)", {
+        "VendorId": "DELTA", "StockName": "Main", "Status": "Active", "Reference": "ERP 4712",
+        "SendOptions": {"Channel": {"IsFtp": True}, "FTP": {"IsXml": True}},
+        "PurchaseOrderItems": [{"ItemId": "CABLE-10", "TotalQuantity": 20},
+                               {"ItemId": "FUSE-16", "TotalQuantity": 5}]}),
+    ("email PDF to EMBER with the Order-X XML embedded (template order-x-pdf)", {
+        "VendorId": "EMBER", "StockName": "Main", "Status": "Active",
+        "SendOptions": {"Channel": {"IsEmail": True},
+                        "Email": {"IsPdf": True, "PdfTemplate": "order-x-pdf"}},
+        "PurchaseOrderItems": [{"ItemId": "FUSE-16", "TotalQuantity": 8}]}),
 ]
 
 
@@ -117,7 +128,8 @@ def run_demo(output: Path, *, port: int = 0, keep_serving: bool = False) -> int:
 def _run(output: Path, world: Any, *, port: int, keep_serving: bool) -> int:
     import uvicorn
 
-    from dispatch.documents import check_template
+    from dispatch.demo.world import STANDARDS_FILE
+    from dispatch.documents.checks import check_template, check_xml
     from dispatch.service import build_service
     from dispatch.settings import load_settings
     from dispatch.store.engine import make_engine
@@ -134,6 +146,13 @@ def _run(output: Path, world: Any, *, port: int, keep_serving: bool) -> int:
                                    templates_dir=settings.templates_dir,
                                    check_template=check_template)
     say("- loaded sample reference data: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    counts = upsert_reference_data(make_engine(settings.database_url),
+                                   world.reference_data(STANDARDS_FILE),
+                                   source="templates/sample-standards.yaml",
+                                   templates_dir=settings.templates_dir,
+                                   check_template=check_template, check_xml_template=check_xml)
+    say("- loaded vendor formats (sample-standards.yaml): "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
     app = build_service(settings, dispatch=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
@@ -186,7 +205,11 @@ def _scenario(client: Client, world: Any, output: Path) -> bool:
     _wait_delivered(client, [ids[4]])
     client.post("UpdateOrder", {"OrderId": ids[4], "Status": "Cancelled"})
     say(f"- cancelled {ids[4]} after it was sent")
-    expected = {ids[0]: 1, ids[1]: 1, ids[2]: 1, ids[3]: 2, ids[4]: 2}
+    _wait_delivered(client, [ids[5]])
+    client.post("UpdateQuantity", {"OrderId": ids[5], "PurchaseOrderItems": [
+        {"ItemId": "CABLE-10", "TotalQuantity": 25}]})
+    say(f"- raised {ids[5]} CABLE-10 20 -> 25 (vendor DELTA wants changes: Peppol OrderChange)")
+    expected = {ids[0]: 1, ids[1]: 1, ids[2]: 1, ids[3]: 2, ids[4]: 2, ids[5]: 2, ids[6]: 1}
     details = _wait_delivered(client, ids, expected=expected)
     rows = []
     for order_id in ids:
@@ -202,6 +225,11 @@ def _scenario(client: Client, world: Any, output: Path) -> bool:
     folder = _save_received(world, output)
     bad = [r for r in rows if r["status"] not in ("Delivered", "Unsupported")]
     say(f"\nDocuments as the vendors received them: {folder}")
+    vendors = {order_id: body["VendorId"] for order_id, (_, body) in zip(ids, ORDERS,
+                                                                         strict=True)}
+    say("XML format each vendor got (read from the received files):")
+    for line in received_formats(folder, vendors):
+        say(f"  {line}")
     say(f"Deliveries: {len(rows)}; delivered {sum(r['status'] == 'Delivered' for r in rows)}, "
         f"unsupported (B2B has no cancellation) "
         f"{sum(r['status'] == 'Unsupported' for r in rows)}, problems {len(bad)}")
@@ -243,6 +271,45 @@ def _wait_delivered(client: Client, ids: list[str],
         if time.monotonic() > deadline:
             raise RuntimeError("deliveries did not settle within 120 s: " + progress)
         time.sleep(0.1)  # polling the order detail, as a person watching would
+
+
+# The root element of each XML format the dispatcher can send, and the name it goes by.
+XML_FORMATS = {
+    "{urn:dispatch:purchase-order:1}": "canonical",
+    "{urn:oasis:names:specification:ubl:schema:xsd:": "peppol",
+    "{urn:un:unece:uncefact:data:standard:SCRDMCCBDACIOMessageStructure:100}": "order-x",
+    "cXML": "cxml",
+}
+
+
+def received_formats(folder: Path, vendors: dict[str, str]) -> list[str]:
+    """Per vendor, the XML format of every XML document it received (the template name,
+    or "canonical"), and the Order-X embedded in PDFs: read from the files themselves."""
+    from lxml import etree
+    from pypdf import PdfReader
+
+    got: dict[str, list[str]] = {}
+    def dispatch_order(path: Path) -> tuple[str, int, str]:  # PurchaseOrder6_change_2.xml
+        order, _, number = path.stem.rpartition("_")
+        return order.split("_")[0], int(number) if number.isdigit() else 0, str(path)
+
+    paths = list(folder.glob("*/*.xml")) + list(folder.glob("*/*.pdf"))
+    for path in sorted(paths, key=dispatch_order):
+        vendor = vendors.get(path.name.split("_", 1)[0])
+        if vendor is None:
+            continue
+        if path.suffix == ".pdf":
+            if "order-x.xml" not in PdfReader(path).attachments:
+                continue
+            label = "order-x embedded in the PDF"
+        else:
+            tag = etree.parse(str(path), etree.XMLParser(resolve_entities=False,
+                                                         no_network=True)).getroot().tag
+            name = next((n for prefix, n in XML_FORMATS.items() if tag.startswith(prefix)),
+                        "unknown")
+            label = f"{name} ({etree.QName(tag).localname})" if name == "peppol" else name
+        got.setdefault(vendor, []).append(f"{path.parent.name}/{path.name}: {label}")
+    return [f"{vendor}: {'; '.join(files)}" for vendor, files in sorted(got.items())]
 
 
 def _save_received(world: Any, output: Path) -> Path:

@@ -16,6 +16,7 @@ from dispatch.reference_data import ReferenceData, parse_reference_text
 from dispatch.settings import DEFAULT_TEMPLATES_DIR
 
 SAMPLE_FILE = DEFAULT_TEMPLATES_DIR / "sample-refdata.yaml"
+STANDARDS_FILE = DEFAULT_TEMPLATES_DIR / "sample-standards.yaml"  # vendor formats (SPEC 4)
 B2B_KEY_ENVS = ("ACME_B2B_KEY", "CRANE_B2B_KEY")
 
 
@@ -43,8 +44,8 @@ class StandinWorld:
     def settings_overrides(self) -> dict[str, Any]:
         return self.smtp.settings_overrides()
 
-    def reference_data_dict(self) -> dict[str, Any]:
-        data = copy.deepcopy(yaml.safe_load(SAMPLE_FILE.read_text(encoding="utf-8")))
+    def reference_data_dict(self, file: Path = SAMPLE_FILE) -> dict[str, Any]:
+        data = copy.deepcopy(yaml.safe_load(file.read_text(encoding="utf-8")))
         ftp = self.sftp.vendor_ftp("inbox").model_dump(mode="json", exclude_none=True)
         for vendor in data["vendors"]:
             if "ftp" in vendor:
@@ -54,9 +55,10 @@ class StandinWorld:
                     vendor["b2b"].get("api_key_env")).model_dump(mode="json", exclude_none=True)
         return data
 
-    def reference_data(self) -> ReferenceData:
-        return parse_reference_text(yaml.safe_dump(self.reference_data_dict()),
-                                    "sample-refdata (stand-in vendors)")
+    def reference_data(self, file: Path = SAMPLE_FILE) -> ReferenceData:
+        """``file`` (the sample, or ``STANDARDS_FILE``) with vendors wired to the stand-ins."""
+        return parse_reference_text(yaml.safe_dump(self.reference_data_dict(file)),
+                                    f"{file.stem} (stand-in vendors)")
 
     def inbox(self) -> Path:
         return self.root / "sftp" / "inbox"
