@@ -174,26 +174,3 @@ def reminder_entry(*, order_id: str, vendor: VendorRef, number: int, template: s
         email_target(vendor.email), f"{message_id}#{DocumentFormat.PDF}", message_id,
         DeliveryStatus.PENDING)
     return OutboxEntry(vendor.id, DispatchPlan(kind, number, None), (row,))
-
-
-# --- SPEC 8: the reminder a late response causes ----------------------------------------
-
-REMINDER_TEMPLATE = "reminder-pdf"  # the shipped one: templates/pdf/reminder.yaml
-
-
-def reminder_entry(*, order_id: str, vendor: VendorRef, number: int, template: str | None,
-                   token: str) -> OutboxEntry | None:
-    """The reminder dispatch ``number`` of an order whose vendor did not answer in time:
-    one email to the vendor's addresses with a PDF from ``template`` (default
-    ``reminder-pdf``), named ``{OrderId}_reminder_{n}.pdf``. None when the vendor has no
-    email address (nothing can carry a reminder)."""
-    if not vendor.email:
-        return None
-    kind = DispatchKind.REMINDER
-    message_id = f"<{order_id}.{kind}.{number}.{token}@dispatch>"
-    row = DeliveryPlan(
-        Channel.EMAIL, DocumentFormat.PDF, template or REMINDER_TEMPLATE,
-        document_name(order_id, kind, number, DocumentFormat.PDF), None, None,
-        email_target(vendor.email), f"{message_id}#{DocumentFormat.PDF}", message_id,
-        DeliveryStatus.PENDING)
-    return OutboxEntry(vendor.id, DispatchPlan(kind, number, None), (row,))
