@@ -111,7 +111,7 @@ def read_vendors(conn: Connection) -> list[StoredVendor]:
 
 
 # The file checks below are not storage: they belong beside check_duplicates in
-# dispatch/reference_data.py. They take what the store knows as a value, so moving them is
+# dispatch/reference_data/. They take what the store knows as a value, so moving them is
 # a cut and paste.
 def reference_problems(
     data: ReferenceData,
