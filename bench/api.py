@@ -1,6 +1,8 @@
 """ERP API benchmark (issue 2, item 8): not a test, a measurement.
 
     .venv/bin/python bench/api.py [--db sqlite|postgres|both] [--requests N] [--status New]
+    .venv/bin/python bench/api.py --db sqlite --status Active --concurrency 16 \
+        --server ab --rounds 3        # issue 13: the product and bench/api_min.py, A B A B
 
 For each database: a fresh database, `dispatch load templates/sample-refdata.yaml`,
 `dispatch serve` on 127.0.0.1 as a subprocess, then
@@ -14,6 +16,12 @@ For each database: a fresh database, `dispatch load templates/sample-refdata.yam
                (no extra load on the API process);
             b) completion seen through the API: GetRequestResult right after the 200 and
                then every millisecond until Completed (adds GET load, as a real client).
+
+`--server min` runs bench/api_min.py (the same Create contract, minimally: the floor) instead
+of the product, `--server ab` alternates product and minimal implementation round by round
+(same client, same machine) and prints medians, ranges and the product/minimal ratios.
+Each blast also reports the server's CPU per Create (serve process, all threads, from the
+first POST until the last request executed, divided by the requests).
 
 The load client is asyncio streams with TCP_NODELAY (bench/api_client.py); its CPU use is
 reported per phase next to the server's and the whole machine's, in cores.
@@ -40,6 +48,7 @@ from api_server import (  # noqa: E402
     ROOT,
     CpuMeter,
     Database,
+    MinServer,
     Server,
     Watcher,
     machine_busy_seconds,
@@ -53,19 +62,22 @@ ITEMS = ("DRILL-5", "DRILL-8", "GLOVE-L")  # ACME's items in the sample referenc
 HEADERS = {"X-Api-Key": API_KEY}
 
 
-def create_body(index: int, status: str, lines: int) -> bytes:
-    """A valid Create for vendor ACME (email XML + PDF), ``lines`` item lines."""
-    return json.dumps({
+def create_body(index: int, status: str, lines: int, send: str = "email") -> bytes:
+    """A valid Create for vendor ACME, ``lines`` item lines; ``send`` "email" chooses email
+    XML + PDF, "none" no SendOptions (no channel: an Active order gets its Purchase
+    transactions and no dispatch)."""
+    body: dict[str, Any] = {
         "VendorId": "ACME", "StockName": "Main", "DeviceId": "DEV-1", "Status": status,
-        "Reference": f"bench {index}", "Notes": "API benchmark",
-        "SendOptions": {"Channel": {"IsB2B": False, "IsFtp": False, "IsEmail": True},
-                        "Email": {"IsXml": True, "IsPdf": True, "IsExcel": False,
-                                  "PdfTemplate": "standard-pdf"}},
-        "PurchaseOrderItems": [
-            {"ItemId": ITEMS[n % len(ITEMS)], "TotalQuantity": 1 + (index + n) % 20,
-             "LineReference": f"L{n + 1}", "Note": f"line {n + 1}"}
-            for n in range(lines)],
-    }, separators=(",", ":")).encode()
+        "Reference": f"bench {index}", "Notes": "API benchmark"}
+    if send == "email":
+        body["SendOptions"] = {"Channel": {"IsB2B": False, "IsFtp": False, "IsEmail": True},
+                               "Email": {"IsXml": True, "IsPdf": True, "IsExcel": False,
+                                         "PdfTemplate": "standard-pdf"}}
+    body["PurchaseOrderItems"] = [
+        {"ItemId": ITEMS[n % len(ITEMS)], "TotalQuantity": 1 + (index + n) % 20,
+         "LineReference": f"L{n + 1}", "Note": f"line {n + 1}"}
+        for n in range(lines)]
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -137,7 +149,8 @@ async def phase_blast(server: Server, watcher: Watcher, args: argparse.Namespace
     raws_conns = [await Connection("127.0.0.1", server.port, HEADERS).open()
                   for _ in range(args.concurrency)]
     raws = [raws_conns[0].request_bytes("POST", CREATE, create_body(start_index + i,
-                                                                    args.status, args.lines))
+                                                                    args.status, args.lines,
+                                                                    args.send))
             for i in range(args.requests)]
     accepted = asyncio.Event()
     meter = CpuMeter(server)
@@ -151,6 +164,8 @@ async def phase_blast(server: Server, watcher: Watcher, args: argparse.Namespace
         conn.close()
     return {
         "requests": args.requests, "connections": args.concurrency,
+        "server_cpu_ms_per_create": 1e3 * total_cpu["server_cores"] * (done - first)
+        / args.requests,
         "accepted_per_s": args.requests / (last - first),
         "executed_per_s": args.requests / (done - first),
         "accept_seconds": last - first, "execute_seconds": done - first,
@@ -179,7 +194,8 @@ async def phase_latency(server: Server, watcher: Watcher, args: argparse.Namespa
     probe = await pool.get()
     count = args.latency_requests
     raws = [probe.request_bytes("POST", CREATE, create_body(start_index + i, args.status,
-                                                            args.lines)) for i in range(count)]
+                                                            args.lines, args.send))
+            for i in range(count)]
     pool.put(probe)
     sent: dict[str, float] = {}
     post_rtt: list[float] = []
@@ -255,25 +271,31 @@ async def run_phases(server: Server, db: Database, args: argparse.Namespace) -> 
     try:
         warm = argparse.Namespace(**{**vars(args), "requests": args.warmup})
         await phase_blast(server, watcher, warm, 0)  # JIT-free Python still warms caches
-        blast, guids = await phase_blast(server, watcher, args, args.warmup)
-        results = await phase_results(server, guids, args)
+        out: dict[str, Any] = {}
+        out["blast"], guids = await phase_blast(server, watcher, args, args.warmup)
+        full = args.server_kind == "product" and not args.quick
+        if full:
+            out["results"] = await phase_results(server, guids, args)
         base = args.warmup + args.requests
-        latency_db = await phase_latency(server, watcher, args, base, via_api=False)
-        latency_api = await phase_latency(server, watcher, args, base + args.latency_requests,
-                                          via_api=True)
+        out["latency_db"] = await phase_latency(server, watcher, args, base, via_api=False)
+        if full:
+            out["latency_api"] = await phase_latency(server, watcher, args,
+                                                     base + args.latency_requests, via_api=True)
     finally:
         watcher.close()
-    return {"blast": blast, "results": results, "latency_db": latency_db,
-            "latency_api": latency_api}
+    return out
 
 
 def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     workdir = make_workdir(None)
     db = Database(kind, workdir)
     db.create()
-    server = Server(db, workdir, no_dispatch=args.no_dispatch)
+    server: Server = (MinServer(db, workdir, no_dispatch=True) if args.server_kind == "min"
+                      else Server(db, workdir, no_dispatch=args.no_dispatch))
     try:
         server.start()
+        assert server.proc is not None
+        print(f"# serving: pid {server.proc.pid} (for py-spy)", flush=True)
         return asyncio.run(run_phases(server, db, args))
     except Exception:
         if server.log.exists():
@@ -286,7 +308,7 @@ def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(kind: str, r: dict[str, Any]) -> str:
-    b, g, ld, la = r["blast"], r["results"], r["latency_db"], r["latency_api"]
+    b, ld = r["blast"], r["latency_db"]
 
     def cpu(c: dict[str, float]) -> str:
         pg = f"postgres {c['postgres_cores']:.2f}, " if "postgres_cores" in c else ""
@@ -295,22 +317,28 @@ def report(kind: str, r: dict[str, Any]) -> str:
         return (f"client {c['client_cores']:.2f}, server {c['server_cores']:.2f}, {pg}"
                 f"rest of machine {other:.2f} cores")
 
-    return "\n".join([
+    lines = [
         f"### {kind}",
         f"- Create accepted: {b['accepted_per_s']:.0f}/s ({b['requests']} requests, "
         f"{b['connections']} connections; POST p50 {b['post_rtt']['p50_ms']:.1f} ms, "
         f"p99 {b['post_rtt']['p99_ms']:.1f} ms; {cpu(b['cpu_accepting'])})",
         f"- Create executed: {b['executed_per_s']:.0f}/s (first POST -> last Completed "
-        f"{b['execute_seconds']:.2f} s; {cpu(b['cpu_until_executed'])})",
-        f"- GetRequestResult: {g['answers_per_s']:.0f}/s (Completed results, "
-        f"{g['connections']} connections; p50 {g['rtt']['p50_ms']:.1f} ms, "
-        f"p99 {g['rtt']['p99_ms']:.1f} ms; {cpu(g['cpu'])})",
+        f"{b['execute_seconds']:.2f} s; {cpu(b['cpu_until_executed'])}; server CPU "
+        f"{b['server_cpu_ms_per_create']:.2f} ms per Create)",
         f"- POST -> Completed at {ld['rate_per_s']:.0f}/s, completion read from erp_request: "
         f"p50 {ld['post_to_completed']['p50_ms']:.1f} ms, "
         f"p99 {ld['post_to_completed']['p99_ms']:.1f} ms, "
         f"max {ld['post_to_completed']['max_ms']:.1f} ms ({ld['requests']} requests; "
         f"POST p99 {ld['post_rtt']['p99_ms']:.1f} ms; send lag p99 "
         f"{ld['send_lag']['p99_ms']:.1f} ms; {cpu(ld['cpu'])})",
+    ]
+    if "results" not in r:
+        return "\n".join(lines)
+    g, la = r["results"], r["latency_api"]
+    return "\n".join(lines + [
+        f"- GetRequestResult: {g['answers_per_s']:.0f}/s (Completed results, "
+        f"{g['connections']} connections; p50 {g['rtt']['p50_ms']:.1f} ms, "
+        f"p99 {g['rtt']['p99_ms']:.1f} ms; {cpu(g['cpu'])})",
         f"- POST -> Completed at {la['rate_per_s']:.0f}/s, seen through GetRequestResult "
         f"polled every {1e3 * float(r.get('poll_interval', 0.001)):.0f} ms: "
         f"p50 {la['post_to_completed']['p50_ms']:.1f} ms, "
@@ -318,6 +346,56 @@ def report(kind: str, r: dict[str, Any]) -> str:
         f"max {la['post_to_completed']['max_ms']:.1f} ms ({la['gets_per_request']:.1f} GETs "
         f"per request; {cpu(la['cpu'])})",
     ])
+
+
+SUMMARY = (  # (label, how to read it from one run's numbers, format)
+    ("accepted/s", lambda r: r["blast"]["accepted_per_s"], "{:.0f}"),
+    ("executed/s", lambda r: r["blast"]["executed_per_s"], "{:.0f}"),
+    ("server CPU ms/Create", lambda r: r["blast"]["server_cpu_ms_per_create"], "{:.2f}"),
+    ("POST p50 ms", lambda r: r["blast"]["post_rtt"]["p50_ms"], "{:.1f}"),
+    ("POST p99 ms", lambda r: r["blast"]["post_rtt"]["p99_ms"], "{:.1f}"),
+    ("POST->Completed p99 ms @rate", lambda r: r["latency_db"]["post_to_completed"]["p99_ms"],
+     "{:.1f}"),
+    ("rest of machine, cores", lambda r: r["blast"]["cpu_until_executed"]["machine_cores"]
+     - r["blast"]["cpu_until_executed"]["server_cores"]
+     - r["blast"]["cpu_until_executed"]["client_cores"]
+     - r["blast"]["cpu_until_executed"].get("postgres_cores", 0.0), "{:.2f}"),
+)
+
+
+def summary(raw: dict[str, Any]) -> str:
+    """Medians and ranges per database and server over the rounds, and, per round, the
+    product/minimal ratio (the pairs share the machine's load, so compare within them)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for label, r in raw.items():
+        kind, server_kind, _, round_no = label.split()
+        groups.setdefault(f"{kind} {server_kind}", []).append(r)
+    out = ["### summary (median [min-max] over rounds)",
+           "| | " + " | ".join(name for name, _, _ in SUMMARY) + " |",
+           "|---" * (len(SUMMARY) + 1) + "|"]
+    for group, runs in groups.items():
+        cells = []
+        for _, get, fmt in SUMMARY:
+            values = sorted(get(r) for r in runs)
+            cells.append(f"{fmt.format(median(values))} [{fmt.format(values[0])}-"
+                         f"{fmt.format(values[-1])}]")
+        out.append(f"| {group} | " + " | ".join(cells) + " |")
+    pairs = [(raw[label], raw[label.replace(" product ", " min ")]) for label in raw
+             if " product " in label and label.replace(" product ", " min ") in raw]
+    if pairs:
+        out.append("")
+        out.append("product / minimal, per round (median [min-max]): " + "; ".join(
+            f"{name} {median(sorted(get(a) / get(b) for a, b in pairs)):.2f} "
+            f"[{min(get(a) / get(b) for a, b in pairs):.2f}-"
+            f"{max(get(a) / get(b) for a, b in pairs):.2f}]"
+            for name, get, _ in SUMMARY[:6]))
+    return "\n".join(out)
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def git_commit() -> str:
@@ -348,7 +426,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=10, help="lines per order (default 10)")
     parser.add_argument("--status", choices=["New", "Active"], default="New",
                         help="Status of the created orders (Active adds 10 Purchase "
-                        "transactions and an outbox row per order; default New)")
+                        "transactions per order; default New)")
+    parser.add_argument("--send", choices=["email", "none"], default=None,
+                        help="SendOptions of the Creates: email (XML + PDF: an Active order "
+                        "also gets an outbox row) or none (no channel chosen); default none "
+                        "with --status Active, else email")
+    parser.add_argument("--server", choices=["product", "min", "ab"], default="product",
+                        help="what serves: dispatch serve, bench/api_min.py (SQLite only), "
+                        "or both alternating round by round (default product)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds (with --server ab: each runs product then minimal)")
+    parser.add_argument("--quick", action="store_true",
+                        help="only the blast and the erp_request latency phase")
     parser.add_argument("--no-dispatch", action="store_true",
                         help="serve --no-dispatch (implied by --status Active, so the "
                         "benchmark does not send emails)")
@@ -363,20 +452,35 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.status == "Active":
         args.no_dispatch = True
+    if args.send is None:
+        args.send = "none" if args.status == "Active" else "email"
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    print(f"# machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"commit {git_commit()}; Create with {args.lines} lines, Status {args.status}, "
-          f"serve {'--no-dispatch' if args.no_dispatch else '(embedded dispatch)'}",
-          flush=True)
+    servers = ["product", "min"] if args.server == "ab" else [args.server]
+    print(f"# machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+          f"Python {platform.python_version()}, commit {git_commit()}; Create with "
+          f"{args.lines} lines, Status {args.status}, SendOptions {args.send}, "
+          f"{args.concurrency} connections, serve "
+          f"{'--no-dispatch' if args.no_dispatch else '(embedded dispatch)'}", flush=True)
     raw: dict[str, Any] = {}
     for kind in kinds:
-        background = background_cores()
-        print(f"# {kind}: background load before the run {background:.2f} cores "
-              "(other processes on this machine)", flush=True)
-        raw[kind] = bench_database(kind, args)
-        raw[kind]["background_cores"] = background
-        raw[kind]["poll_interval"] = args.poll_interval
-        print(report(kind, raw[kind]), flush=True)
+        for round_no in range(1, args.rounds + 1):
+            for server_kind in servers:
+                if server_kind == "min" and kind != "sqlite":
+                    continue
+                args.server_kind = server_kind
+                label = f"{kind} {server_kind} round {round_no}"
+                background = background_cores()
+                load = os.getloadavg()
+                print(f"# {label}: background load before the run {background:.2f} cores, "
+                      f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+                r = bench_database(kind, args)
+                r["background_cores"] = background
+                r["loadavg"] = load
+                r["poll_interval"] = args.poll_interval
+                raw[label] = r
+                print(report(label, r), flush=True)
+    if len(raw) > 1:
+        print(summary(raw), flush=True)
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                          "results": raw}, indent=2))

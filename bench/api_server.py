@@ -149,6 +149,20 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+class MinServer(Server):
+    """bench/api_min.py (the minimal implementation of the same contract) on SQLite."""
+
+    def start(self) -> None:
+        if self.db.kind != "sqlite":
+            raise ValueError("the minimal implementation runs on SQLite only")
+        cmd = [sys.executable, str(ROOT / "bench" / "api_min.py"), "--db",
+               str(self.db.sqlite_path), "--port", str(self.port), "--key", API_KEY]
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(cmd, env=self.env, cwd=self.workdir, stdout=log,
+                                         stderr=subprocess.STDOUT)
+        asyncio.run(self._wait_ready())
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds the whole machine spent busy (all cores; /proc/stat)."""
     parts = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
