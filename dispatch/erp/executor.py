@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from dispatch.erp import queue as erp_requests
 from dispatch.models import utcnow
 from dispatch.store import erp_requests as request_store
+from dispatch.store import orders as order_store
 from dispatch.store.engine import is_sqlite, transaction
 from dispatch.store.reference import SnapshotCache
 
@@ -32,6 +33,10 @@ log = logging.getLogger("dispatch.erp.executor")
 
 PG_LOCK_KEY = 74202
 JobsCallback = Callable[[list[tuple[str, int, str]]], None]
+
+
+class _RequestRaised(Exception):
+    """A request raised unexpectedly in a batch run without savepoints."""
 
 
 class LeaderLock:
@@ -108,6 +113,10 @@ class RequestExecutor:
         # waiting in one transaction between batches (the event loop never waits for SQLite).
         self._inbox: list[tuple[dict[str, Any], Future[None]]] = []
         self._inbox_lock = threading.Lock()
+        # The shape-validated request of each row stored by group commit, by GUID, so it is
+        # not parsed and validated a second time to execute it (after a restart, or on a
+        # replayed batch, the stored body is parsed again: the same request).
+        self._parsed: dict[str, Any] = {}
         self.accepting = False  # True while this thread runs as the leader
         # Only SQLite gains (one writer: accepts otherwise queue behind batches); on
         # PostgreSQL accepts run concurrently and group commit made them slower (bench).
@@ -124,14 +133,17 @@ class RequestExecutor:
     def notify(self) -> None:
         self._wake.set()
 
-    def submit(self, row: dict[str, Any]) -> Future[None]:
-        """Queue a request row for storing; the future resolves once it is committed."""
+    def submit(self, row: dict[str, Any], model: Any = None) -> Future[None]:
+        """Queue a request row for storing; the future resolves once it is committed.
+        ``model``: the request as validated from the row's body (kept to execute it)."""
         future: Future[None] = Future()
         with self._inbox_lock:
             if not self.accepting:
                 future.set_exception(RuntimeError("the request executor is not running"))
                 return future
             self._inbox.append((row, future))
+            if model is not None:
+                self._parsed[row["guid"]] = model
         self._wake.set()
         return future
 
@@ -144,7 +156,8 @@ class RequestExecutor:
             with transaction(self._engine) as conn:
                 request_store.insert_rows(conn, [row for row, _ in items])
         except Exception as exc:
-            for _, future in items:
+            for row, future in items:
+                self._parsed.pop(row["guid"], None)
                 future.set_exception(exc)
             raise
         for _, future in items:
@@ -155,6 +168,7 @@ class RequestExecutor:
         with self._inbox_lock:
             self.accepting = False
             items, self._inbox = self._inbox, []
+            self._parsed.clear()
         for _, future in items:
             future.set_exception(RuntimeError("the request executor stopped"))
 
@@ -169,42 +183,70 @@ class RequestExecutor:
                 return total
 
     def _run_batch(self) -> int:
-        done = 0
-        jobs: list[tuple[str, int, str]] = []
-        with transaction(self._engine) as conn:
-            rows = request_store.fetch_created(conn, limit=self._batch_size)
-            if not rows:
-                return 0
-            self.queued.update(row.guid for row in rows)
-            ref = self._cache.get(conn)
-            started = time.monotonic()
-            for row in rows:
-                self.running = row.guid
-                now = utcnow()
-                savepoint = conn.begin_nested()
-                try:
-                    result = erp_requests.execute(conn, kind=row.kind, body=row.body,
-                                                  guid=row.guid, ref=ref, now=now)
-                    savepoint.commit()
-                except Exception as exc:
-                    savepoint.rollback()
-                    log.exception("request %s (%s) failed unexpectedly", row.guid, row.kind)
-                    result = erp_requests.internal_failure(row.order_id, exc)
-                request_store.finish_request(
-                    conn, seq=row.seq, status=result.status, message=result.message,
-                    result=result.result, order_id=result.order_id, now=now)
-                jobs.extend(result.new_jobs)
-                done += 1
-                if time.monotonic() - started > self._max_tx:
-                    break  # keep the write lock short: accepts are waiting on it
-        self.running = None
-        self.queued.clear()
+        # Requests run without a SAVEPOINT each (the savepoints were ~15 % of the executor's
+        # CPU: bench/RESULTS.md, issue 13). A request that raises unexpectedly rolls the
+        # whole batch back, and the batch runs again with a SAVEPOINT per request, so only
+        # that request fails and nothing of it is applied.
+        try:
+            try:
+                done, jobs = self._execute_batch(isolated=False)
+            except _RequestRaised:
+                done, jobs = self._execute_batch(isolated=True)
+        finally:
+            self.running = None
+            self.queued.clear()
         if jobs and self._on_jobs is not None:
             try:
                 self._on_jobs(jobs)
             except Exception:  # the outbox row is committed; dispatch-pending picks it up
                 log.exception("post-commit notification of %d dispatch job(s) failed", len(jobs))
         return done
+
+    def _execute_batch(self, *, isolated: bool) -> tuple[int, list[tuple[str, int, str]]]:
+        """One transaction: the oldest stored requests, executed in order, with their
+        outcomes. ``isolated``: a SAVEPOINT per request, and one that raises fails alone;
+        otherwise it raises ``_RequestRaised`` (and the transaction rolls back)."""
+        done = 0
+        jobs: list[tuple[str, int, str]] = []
+        finished: list[dict[str, Any]] = []
+        with transaction(self._engine) as conn:
+            rows = request_store.fetch_created(conn, limit=self._batch_size)
+            if not rows:
+                return 0, jobs
+            self.queued.update(row.guid for row in rows)
+            ref = self._cache.get(conn)
+            numbers = order_store.Numbers(conn)
+            with self._inbox_lock:
+                models = {row.guid: self._parsed.pop(row.guid, None) for row in rows}
+            started = time.monotonic()
+            for row in rows:
+                self.running = row.guid
+                now = utcnow()
+                savepoint = conn.begin_nested() if isolated else None
+                mark = numbers.mark()
+                try:
+                    result = erp_requests.execute(conn, kind=row.kind, body=row.body,
+                                                  guid=row.guid, ref=ref, now=now,
+                                                  numbers=numbers, model=models[row.guid])
+                    if savepoint is not None:
+                        savepoint.commit()
+                except Exception as exc:
+                    if savepoint is None:
+                        raise _RequestRaised(row.guid) from exc
+                    savepoint.rollback()
+                    numbers.reset(mark)
+                    log.exception("request %s (%s) failed unexpectedly", row.guid, row.kind)
+                    result = erp_requests.internal_failure(row.order_id, exc)
+                finished.append({"seq": row.seq, "status": result.status,
+                                 "message": result.message, "result": result.result,
+                                 "order_id": result.order_id, "now": now})
+                jobs.extend(result.new_jobs)
+                done += 1
+                if time.monotonic() - started > self._max_tx:
+                    break  # keep the write lock short: accepts are waiting on it
+            numbers.flush()
+            request_store.finish_requests(conn, finished)
+        return done, jobs
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="request-executor",

@@ -45,13 +45,16 @@ def request_row(*, kind: str, raw: bytes, model: Any, idempotency_key: str | Non
     """The row to store for a shape-valid request.
 
     The raw body is stored (it is what was validated, and re-validates identically); the
-    idempotency hash is over the parsed model so formatting differences do not matter.
+    idempotency hash, only needed with a key, is over the parsed model so formatting
+    differences do not matter.
     """
-    canonical = model.model_dump_json(exclude_unset=True)
+    body_hash = None
+    if idempotency_key is not None:
+        canonical = model.model_dump_json(exclude_unset=True)
+        body_hash = hashlib.sha256(f"{kind}\n{canonical}".encode()).hexdigest()
     return request_store.new_row(
         kind=kind, body=raw.decode("utf-8"), order_id=getattr(model, "OrderId", None),
-        idempotency_key=idempotency_key,
-        body_hash=hashlib.sha256(f"{kind}\n{canonical}".encode()).hexdigest())
+        idempotency_key=idempotency_key, body_hash=body_hash)
 
 
 def accept_row(engine: Engine, *, row: dict[str, Any]) -> request_store.Accepted:
@@ -67,14 +70,25 @@ def accept(engine: Engine, *, kind: str, raw: bytes, model: Any,
 
 
 def execute(conn: Connection, *, kind: str, body: str, guid: str, ref: RefSnapshot,
-            now: dt.datetime) -> Execution:
+            now: dt.datetime, numbers: order_store.Numbers | None = None,
+            model: Any = None) -> Execution:
+    """Run one stored request in ``conn``'s transaction; ``numbers`` hands out order and line
+    numbers for a batch (default: this request's own); ``model`` is ``body`` already
+    validated (default: validated here)."""
     if kind == "Create":
-        return _create(conn, CreateRequest.model_validate_json(body), guid, ref, now)
+        own = order_store.Numbers(conn) if numbers is None else None
+        req = model if isinstance(model, CreateRequest) else \
+            CreateRequest.model_validate_json(body)
+        result = _create(conn, req, guid, ref, now, numbers or own)  # type: ignore[arg-type]
+        if own is not None:
+            own.flush()
+        return result
     if kind == "UpdateQuantity":
-        return _update_quantity(conn, UpdateQuantityRequest.model_validate_json(body), guid,
-                                ref, now)
+        return _update_quantity(conn, model if isinstance(model, UpdateQuantityRequest) else
+                                UpdateQuantityRequest.model_validate_json(body), guid, ref, now)
     if kind == "UpdateOrder":
-        return _update_order(conn, UpdateOrderRequest.model_validate_json(body), guid, ref, now)
+        return _update_order(conn, model if isinstance(model, UpdateOrderRequest) else
+                             UpdateOrderRequest.model_validate_json(body), guid, ref, now)
     raise ValueError(f"unknown request kind {kind!r}")
 
 
@@ -91,7 +105,7 @@ def _failed(out: Decision, order_id: str | None, items: list[dict[str, Any]]) ->
 
 
 def _create(conn: Connection, req: CreateRequest, guid: str, ref: RefSnapshot,
-            now: dt.datetime) -> Execution:
+            now: dt.datetime, numbers: order_store.Numbers) -> Execution:
     lines_in = req.PurchaseOrderItems or []
     items: list[dict[str, Any]] = [{"Id": None, "ItemId": line.ItemId or line.CustomItemId}
                                    for line in lines_in]
@@ -100,8 +114,8 @@ def _create(conn: Connection, req: CreateRequest, guid: str, ref: RefSnapshot,
     out = create_rules.validate_create(req, ref, send_plan)
     if out.failed:
         return _failed(out, None, items)
-    number = order_store.allocate(conn, name="purchase_order", count=1)[0]
-    line_numbers = order_store.allocate(conn, name="purchase_order_item", count=len(lines_in))
+    number = numbers.take("purchase_order", 1)[0]
+    line_numbers = numbers.take("purchase_order_item", len(lines_in))
     order_id = f"{req.CustomIdPrefix or 'PurchaseOrder'}{number}"
     status = req.Status or st.NEW
     line_rows, states = [], []

@@ -23,12 +23,56 @@ _INSERT_LINES = LINES.insert()
 _INSERT_TXS = TXS.insert()
 _INSERT_JOB = JOBS.insert().returning(JOBS.c.id)
 _INSERT_DELIVERIES = DELIVERIES.insert()
+_READ_COUNTERS = (select(COUNTERS.c.name, COUNTERS.c.value)
+                  .where(COUNTERS.c.name.in_(bindparam("b_names", expanding=True)))
+                  .with_for_update())
+_WRITE_COUNTER = (update(COUNTERS).where(COUNTERS.c.name == bindparam("b_name"))
+                  .values(value=bindparam("b_value")))
 
 
 def allocate(conn: Connection, *, name: str, count: int) -> range:
     """Reserve ``count`` consecutive numbers of counter ``name`` (inside the transaction)."""
     last = int(conn.execute(_ALLOCATE, {"b_name": name, "b_count": count}).scalar_one())
     return range(last - count + 1, last + 1)
+
+
+class Numbers:
+    """Counter numbers for one transaction with many requests (the ERP executor's batch).
+
+    The counters are read once, locked (``FOR UPDATE`` on PostgreSQL; SQLite's write
+    transaction is exclusive), handed out from memory, and written back by ``flush`` before
+    the commit: two statements per batch instead of an ``UPDATE … RETURNING`` per counter
+    per request. ``mark``/``reset`` give back the numbers of a request rolled back to its
+    savepoint.
+    """
+
+    NAMES = ("purchase_order", "purchase_order_item")
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._read = {name: int(value) for name, value in
+                      conn.execute(_READ_COUNTERS, {"b_names": list(self.NAMES)})}
+        self._last = dict(self._read)
+
+    def take(self, name: str, count: int) -> range:
+        """``count`` consecutive numbers of counter ``name``."""
+        first = self._last[name] + 1
+        self._last[name] += count
+        return range(first, first + count)
+
+    def mark(self) -> dict[str, int]:
+        return dict(self._last)
+
+    def reset(self, mark: dict[str, int]) -> None:
+        self._last = dict(mark)
+
+    def flush(self) -> None:
+        """Write the counters that moved (inside the transaction, before its commit)."""
+        moved = [{"b_name": name, "b_value": value} for name, value in self._last.items()
+                 if value != self._read[name]]
+        if moved:
+            self._conn.execute(_WRITE_COUNTER, moved)
+            self._read = dict(self._last)
 
 
 def new_token() -> str:

@@ -172,3 +172,33 @@ def test_docs_work_offline(api: Api) -> None:
     for asset in assets:
         answer = client.get(asset, headers={"Authorization": ""})
         assert answer.status_code == 200 and len(answer.content) > 500, asset
+
+
+def test_a_request_that_raises_fails_alone_in_its_batch(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches run without savepoints until a request raises: then the batch runs again with
+    one per request, so that request fails with nothing applied and its neighbours complete."""
+    from dispatch.store import orders as order_store
+
+    write_effects = order_store.write_effects
+    guids: list[str] = []
+
+    def failing(conn, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs["request_guid"] == guids[1]:  # after its order and lines were written
+            raise RuntimeError("disk on fire")
+        return write_effects(conn, **kwargs)
+
+    monkeypatch.setattr(order_store, "write_effects", failing)
+    guids += [api.submit("Create", order_body(Status="Active")) for _ in range(3)]
+    assert api.executor.run_pending() == 3
+    first, failed, third = (api.result(guid) for guid in guids)
+    assert first["Status"] == third["Status"] == "Completed", (first, third)
+    assert failed["Status"] == "Failed" and "internal error" in failed["Message"], failed
+    assert failed["PurchaseOrder"]["Status"] == "None"
+    assert [first["PurchaseOrder"]["Id"], third["PurchaseOrder"]["Id"]] == \
+        ["PurchaseOrder1", "PurchaseOrder2"]  # the failed request's numbers are reused
+    assert api.client.get("/ERP/PurchaseOrder/Get",
+                          params={"orderId": "PurchaseOrder3"}).status_code == 404
+    for result in (first, third):
+        detail = api.order(result["PurchaseOrder"]["Id"])
+        assert len(detail["Transactions"]) == 2 and len(detail["Deliveries"]) == 2
