@@ -101,6 +101,13 @@ class DispatchSettings(BaseSettings):
         description="Largest request body the API reads; a larger one is refused with 413 "
         "before it is read (Content-Length, or while a chunked body arrives)",
     )
+    responses_sweep_seconds: float = Field(
+        default=30.0,
+        ge=0.5,
+        le=3600,
+        description="Embedded mode: seconds between collect-responses runs (response "
+        "inboxes, deadlines, reminders; SPEC 8 asks for at least every minute)",
+    )
     client_timeout: float = Field(
         default=30.0,
         gt=0,

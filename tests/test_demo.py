@@ -41,3 +41,18 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
             "sftp/PurchaseOrder6_change_2.xml: peppol (OrderChange)") in run.stdout
     assert "EMBER: email/PurchaseOrder7_purchase_1.pdf: order-x embedded in the PDF" in run.stdout
     assert "ACME: email/PurchaseOrder1_purchase_1.xml: canonical" in run.stdout
+    # order responses (issue 11): DELTA's stand-in answers its OrderChange over HTTP, one
+    # line accepted with a later date; EMBER never answers and is reminded once
+    assert ("DELTA's stand-in read PurchaseOrder6_change_2.xml and posted a Peppol "
+            "OrderResponse (CA) to POST /vendor/order-responses: HTTP 200") in run.stdout
+    assert "PurchaseOrder6: Response ConditionallyAccepted (dispatch #2" in run.stdout
+    assert "CABLE-10: ordered 25, ConditionallyAccepted, confirmed 25, promised 20" in run.stdout
+    assert "FUSE-16: ordered 5, Accepted, confirmed 5" in run.stdout
+    assert "EMBER never answered PurchaseOrder7" in run.stdout
+    assert "reminder #2 Email PurchaseOrder7_reminder_2.pdf Delivered: SMTP 250" in run.stdout
+    assert run.stdout.index("Response ConditionallyAccepted") < run.stdout.index("reminder #2")
+    assert (received / "email" / "PurchaseOrder7_reminder_2.pdf").is_file()
+    with sqlite3.connect(out / "dispatch.db") as db:
+        reminders = db.execute("SELECT count(*) FROM delivery WHERE order_id = 'PurchaseOrder7'"
+                               " AND kind = 'reminder'").fetchone()[0]
+    assert reminders == 1  # chased once

@@ -128,6 +128,7 @@ def run_demo(output: Path, *, port: int = 0, keep_serving: bool = False) -> int:
 def _run(output: Path, world: Any, *, port: int, keep_serving: bool) -> int:
     import uvicorn
 
+    from dispatch.demo.answers import RESPONSES, with_responses
     from dispatch.demo.world import STANDARDS_FILE
     from dispatch.documents.checks import check_template, check_xml
     from dispatch.service import build_service
@@ -138,6 +139,7 @@ def _run(output: Path, world: Any, *, port: int, keep_serving: bool) -> int:
     key = secrets.token_urlsafe(16)
     settings = load_settings(database_url=f"sqlite:///{output / 'dispatch.db'}",
                              api_keys=key, retry_delays="1,2,4",
+                             responses_sweep_seconds=2,  # the demo's 3 s deadline, in time
                              **world.settings_overrides())
     say(f"  SMTP {world.smtp.host}:{world.smtp.port}, SFTP ({world.sftp.kind}) "
         f"{world.sftp.host}:{world.sftp.port}, B2B {world.b2b.url}")
@@ -147,12 +149,16 @@ def _run(output: Path, world: Any, *, port: int, keep_serving: bool) -> int:
                                    check_template=check_template)
     say("- loaded sample reference data: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     counts = upsert_reference_data(make_engine(settings.database_url),
-                                   world.reference_data(STANDARDS_FILE),
+                                   with_responses(world.reference_data_dict(STANDARDS_FILE),
+                                                  "sample-standards (stand-in vendors)"),
                                    source="templates/sample-standards.yaml",
                                    templates_dir=settings.templates_dir,
                                    check_template=check_template, check_xml_template=check_xml)
     say("- loaded vendor formats (sample-standards.yaml): "
         + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    say("- order responses: " + "; ".join(f"{v} must answer within {b['within']}"
+                                           for v, b in RESPONSES.items())
+        + " (DELTA's stand-in answers, EMBER's never does)")
     app = build_service(settings, dispatch=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
@@ -211,6 +217,8 @@ def _scenario(client: Client, world: Any, output: Path) -> bool:
     say(f"- raised {ids[5]} CABLE-10 20 -> 25 (vendor DELTA wants changes: Peppol OrderChange)")
     expected = {ids[0]: 1, ids[1]: 1, ids[2]: 1, ids[3]: 2, ids[4]: 2, ids[5]: 2, ids[6]: 1}
     details = _wait_delivered(client, ids, expected=expected)
+    _responses(client, world, ids)
+    details = {order_id: client.order(order_id) for order_id in ids}
     rows = []
     for order_id in ids:
         for d in details[order_id]["Deliveries"]:
@@ -234,6 +242,23 @@ def _scenario(client: Client, world: Any, output: Path) -> bool:
         f"unsupported (B2B has no cancellation) "
         f"{sum(r['status'] == 'Unsupported' for r in rows)}, problems {len(bad)}")
     return not bad
+
+
+def _responses(client: Client, world: Any, ids: list[str]) -> None:
+    """SPEC 8: DELTA's answer (posted by its stand-in), then EMBER's overdue reminder."""
+    from dispatch.demo.answers import response_lines, vendor_answers, wait_overdue
+
+    say("\nOrder responses:")
+    vendor_answers(str(client.http.base_url), world.inbox(), ids[5], say)
+    for line in response_lines(client.order(ids[5])):
+        say(f"  {line}")
+    detail = wait_overdue(client.order, ids[6])
+    say(f"- EMBER never answered {ids[6]} (due by {detail['Response']['DueBy']}): "
+        f"Response {detail['Response']['Status']}; reminder sent:")
+    for d in detail["Deliveries"]:
+        if d["Kind"] == "reminder":
+            say(f"  reminder #{d['DispatchNumber']} {d['Channel']} {d['DocumentName']} "
+                f"{d['Status']}: {_evidence(d)}")
 
 
 def _evidence(d: dict[str, Any]) -> str:

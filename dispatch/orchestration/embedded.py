@@ -95,8 +95,10 @@ class EmbeddedDispatcher:
         # Starts Prefect's API for this process and sends what was left before a restart.
         await dispatch_pending(concurrency=self._concurrency, return_state=True)
         self.ready.set()
-        # SPEC 8: response deadlines (and reminders) every 30 s, beside the dispatch loop.
-        responses = asyncio.create_task(responses_loop(lambda: self._stopping))
+        # SPEC 8: inboxes, response deadlines (and reminders) every DISPATCH_RESPONSES_SWEEP_
+        # SECONDS (30 s), beside the dispatch loop.
+        responses = asyncio.create_task(responses_loop(
+            lambda: self._stopping, interval=self._rt.settings.responses_sweep_seconds))
         idle_rounds = 0
         while not self._stopping:
             # After a round that found due work but could not claim it (another process
