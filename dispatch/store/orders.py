@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from dispatch.rules.deliveries import OutboxEntry
 from dispatch.rules.types import DispatchRecord, LineState, OrderState, TransactionPlan
+from dispatch.store.prepared import Prepared
 from dispatch.store.tables import COUNTERS, DELIVERIES, JOBS, LINES, ORDERS
 from dispatch.store.tables import TRANSACTIONS as TXS
 from dispatch.vocabulary import DeliveryStatus, DispatchKind, JobStatus
@@ -18,9 +19,9 @@ from dispatch.vocabulary import DeliveryStatus, DispatchKind, JobStatus
 # Built once: these run for every executed request.
 _ALLOCATE = (update(COUNTERS).where(COUNTERS.c.name == bindparam("b_name"))
              .values(value=COUNTERS.c.value + bindparam("b_count")).returning(COUNTERS.c.value))
-_INSERT_ORDER = ORDERS.insert()
-_INSERT_LINES = LINES.insert()
-_INSERT_TXS = TXS.insert()
+_INSERT_ORDER = Prepared(ORDERS.insert())
+_INSERT_LINES = Prepared(LINES.insert())
+_INSERT_TXS = Prepared(TXS.insert())
 _INSERT_JOB = JOBS.insert().returning(JOBS.c.id)
 _INSERT_DELIVERIES = DELIVERIES.insert()
 _READ_COUNTERS = (select(COUNTERS.c.name, COUNTERS.c.value)
@@ -117,8 +118,8 @@ def latest_dispatch(conn: Connection, *, order_id: str,
 
 
 def insert_order(conn: Connection, *, order: dict[str, Any], lines: list[dict[str, Any]]) -> None:
-    conn.execute(_INSERT_ORDER, [order])
-    conn.execute(_INSERT_LINES, lines)
+    _INSERT_ORDER.run(conn, [order])
+    _INSERT_LINES.run(conn, lines)
 
 
 def write_effects(
@@ -135,7 +136,7 @@ def write_effects(
     Runs inside the request's transaction: the outbox row commits with the state change.
     """
     if transactions:
-        conn.execute(_INSERT_TXS, [
+        _INSERT_TXS.run(conn, [
             {"order_id": order_id, "order_item_id": t.line_id, "kind": t.kind,
              "quantity": t.quantity, "at": now, "request_guid": request_guid}
             for t in transactions])
