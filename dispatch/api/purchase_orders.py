@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -71,7 +70,7 @@ async def _accept(request: Request, kind: str) -> Response:
     if key is None and executor.group_commit and executor.accepting:
         # Group commit in the executor thread; the 200 goes out only after the commit.
         try:
-            await asyncio.wrap_future(executor.submit(row, model))
+            await executor.store(row, model)
             return JSONResponse({"RequestGuid": row["guid"]})
         except RuntimeError:
             pass  # the executor stopped meanwhile: store it here instead
