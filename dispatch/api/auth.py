@@ -46,14 +46,19 @@ class ApiKeyMiddleware:
         if any([self._valid(candidate) for candidate in presented]):
             await self.app(scope, receive, send)
             return
-        headers = [(b"content-type", b"application/json"),
-                   (b"content-length", str(len(UNAUTHORIZED)).encode()),
-                   (b"www-authenticate", b"Bearer")]
-        if _has_body(scope["headers"]):
-            # The body is never read: close rather than read and discard it (a 300 MB POST).
-            headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": 401, "headers": headers})
-        await send({"type": "http.response.body", "body": UNAUTHORIZED})
+        await send_unauthorized(scope, send, UNAUTHORIZED)
+
+
+async def send_unauthorized(scope: Scope, send: Send, body: bytes) -> None:
+    """The 401 answer, without reading the request body: a request that has one is closed
+    rather than read and discarded (a 300 MB POST)."""
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode()),
+               (b"www-authenticate", b"Bearer")]
+    if _has_body(scope["headers"]):
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:

@@ -20,7 +20,7 @@ import anyio.to_thread
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dispatch.api.auth import ApiKeyMiddleware, _has_body
+from dispatch.api.auth import ApiKeyMiddleware, send_unauthorized
 from dispatch.store import responses as store
 from dispatch.store.engine import reading
 
@@ -79,10 +79,4 @@ class KeyRouting:
             scope.setdefault("state", {})["vendor_id"] = vendor_id
             await self.app(scope, receive, send)
             return
-        headers = [(b"content-type", b"application/json"),
-                   (b"content-length", str(len(UNAUTHORIZED)).encode()),
-                   (b"www-authenticate", b"Bearer")]
-        if _has_body(scope["headers"]):
-            headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": 401, "headers": headers})
-        await send({"type": "http.response.body", "body": UNAUTHORIZED})
+        await send_unauthorized(scope, send, UNAUTHORIZED)
