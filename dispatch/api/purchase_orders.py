@@ -67,21 +67,24 @@ async def _accept(request: Request, kind: str) -> Response:
     state = request.app.state
     row = erp_requests.request_row(kind=kind, raw=body, model=model, idempotency_key=key)
     executor = state.executor
-    if key is None and executor.group_commit and executor.accepting:
-        # Group commit in the executor thread; the 200 goes out only after the commit.
-        try:
-            await executor.store(row, model)
-            return JSONResponse({"RequestGuid": row["guid"]})
-        except RuntimeError:
-            pass  # the executor stopped meanwhile: store it here instead
+    accepted: request_store.Accepted | None = None
     try:
-        accepted = await run_in_threadpool(erp_requests.accept_row, state.engine, row=row)
+        if executor.group_commit and executor.accepting:
+            # Group commit into the accept journal (SQLite); the 200 goes out only after
+            # the commit, and never waits for the request executing.
+            try:
+                accepted = await executor.store(row, model)
+            except RuntimeError:
+                pass  # the executor stopped meanwhile: store it here instead
+        if accepted is None:
+            accepted = await run_in_threadpool(erp_requests.accept_row, state.engine, row=row)
+            if not accepted.replayed:
+                executor.notify()
+        assert accepted is not None
     except request_store.IdempotencyConflict:
         return error_response(
             422, "Idempotency-Key: already used for a different request; use a new key "
             "for a new request")
-    if not accepted.replayed:
-        executor.notify()
     return JSONResponse({"RequestGuid": accepted.guid})
 
 
@@ -112,18 +115,30 @@ async def get_request_result(
     request: Request,
     requestGuid: Annotated[str, Query(max_length=64), AfterValidator(no_nul)],  # noqa: N803
 ) -> Response:
-    with reading(request.app.state.engine) as conn:
-        stored = request_store.find_request(conn, guid=requestGuid)
+    state = request.app.state
+    stored: Any = _find_request(state.engine, requestGuid)
+    if stored is None:
+        # Still in the accept journal? A row enters the database before it leaves the
+        # journal, so when neither has it, the database has it by now (or nobody does).
+        journaled = await run_in_threadpool(state.executor.find_accepted, requestGuid)
+        stored = journaled if journaled is not None and not journaled.moved else \
+            _find_request(state.engine, requestGuid)
     if stored is None:
         return error_response(404, f"requestGuid: no request with GUID '{requestGuid}'")
-    if stored.status in ("Completed", "Failed"):
-        return JSONResponse({"Message": stored.message, "Status": stored.status,
+    status = getattr(stored, "status", "Created")
+    if status in ("Completed", "Failed"):
+        return JSONResponse({"Message": stored.message, "Status": status,
                              **(stored.result or {})})
-    status = request.app.state.executor.live_status(stored.guid) or stored.status
+    status = state.executor.live_status(stored.guid) or status
     return JSONResponse({
         "Message": PENDING_MESSAGE.get(status, status), "Status": status,
         "PurchaseOrder": {"Id": stored.order_id, "Status": "None", "Errors": [],
                           "PurchaseOrderItems": []}})
+
+
+def _find_request(engine: Any, guid: str) -> request_store.RequestRecord | None:
+    with reading(engine) as conn:
+        return request_store.find_request(conn, guid=guid)
 
 
 @router.get("/Get", response_model=OrderDetail,

@@ -2,9 +2,13 @@
 
 Only the process holding the executor lock executes (PostgreSQL: a session advisory lock;
 SQLite: an flock beside the database file), so requests run strictly in arrival order even
-with several ``dispatch serve`` processes on one database. Each batch is one transaction
-with a SAVEPOINT per request: a request that fails leaves nothing behind, and nothing is
-lost when the process dies (uncommitted requests stay ``Created`` and run after restart).
+with several ``dispatch serve`` processes on one database. Each batch is one transaction:
+a request that fails leaves nothing behind, and nothing is lost when the process dies
+(uncommitted requests stay ``Created`` and run after restart).
+
+On SQLite, accepted requests are group-committed by a second thread into the accept journal
+(``store.accept_journal``, a file of its own), so an accept never waits for the request
+executing; the executor moves them into the database between batches.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from dispatch.erp import queue as erp_requests
 from dispatch.models import utcnow
 from dispatch.store import erp_requests as request_store
 from dispatch.store import orders as order_store
-from dispatch.store.engine import is_sqlite, transaction
+from dispatch.store.accept_journal import AcceptJournal, Journaled, journal_path
+from dispatch.store.engine import reading, transaction
 from dispatch.store.reference import SnapshotCache
 
 log = logging.getLogger("dispatch.erp.executor")
@@ -36,35 +41,46 @@ PG_LOCK_KEY = 74202
 JobsCallback = Callable[[list[tuple[str, int, str]]], None]
 
 
-Waiter = Future[None] | asyncio.Future[None]
+Accepted = request_store.Accepted
+Waiter = Future[Accepted] | asyncio.Future[Accepted]
+Answer = Accepted | BaseException  # what a waiter gets: its request, or why not
 
 
-def _settle(waiters: list[Waiter], exc: BaseException | None) -> None:
-    """Resolve the waiters of stored (``exc`` None) or failed rows; asyncio futures by one
-    call into their event loop."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-    for waiter in waiters:
+def _settle(settled: list[tuple[Waiter, Answer]]) -> None:
+    """Resolve waiters; asyncio futures by one call into their event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Waiter, Answer]]] = {}
+    for waiter, answer in settled:
         if isinstance(waiter, asyncio.Future):
-            by_loop.setdefault(waiter.get_loop(), []).append(waiter)
-        elif exc is None:
-            waiter.set_result(None)
+            by_loop.setdefault(waiter.get_loop(), []).append((waiter, answer))
         else:
-            waiter.set_exception(exc)
-    for loop, futures in by_loop.items():
+            _answer(waiter, answer)
+    for loop, pairs in by_loop.items():
         try:
-            loop.call_soon_threadsafe(_resolve, futures, exc)
+            loop.call_soon_threadsafe(_resolve, pairs)
         except RuntimeError:  # the loop is closed: nobody waits any more
             pass
 
 
-def _resolve(futures: list[asyncio.Future[None]], exc: BaseException | None) -> None:
-    for future in futures:
-        if future.done():  # cancelled: the client went away
-            continue
-        if exc is None:
-            future.set_result(None)
-        else:
-            future.set_exception(exc)
+def _resolve(pairs: list[tuple[Waiter, Answer]]) -> None:
+    for waiter, answer in pairs:
+        if not waiter.done():  # done: cancelled, the client went away
+            _answer(waiter, answer)
+
+
+def _replay(row: dict[str, Any], earlier: Journaled | None) -> Answer:
+    """The answer to a row whose Idempotency-Key was used before."""
+    if earlier is None:  # pragma: no cover - a unique key's row does not vanish
+        return RuntimeError(f"Idempotency-Key {row['idempotency_key']!r} vanished")
+    if earlier.kind != row["kind"] or earlier.body_hash != row["body_hash"]:
+        return request_store.IdempotencyConflict(row["idempotency_key"])
+    return Accepted(earlier.guid, True)
+
+
+def _answer(waiter: Waiter, answer: Answer) -> None:
+    if isinstance(answer, BaseException):
+        waiter.set_exception(answer)
+    else:
+        waiter.set_result(answer)
 
 
 class _RequestRaised(Exception):
@@ -132,6 +148,7 @@ class RequestExecutor:
         self._batch_size = batch_size
         self._poll = poll_seconds
         self._max_tx = max_transaction_seconds
+        self._move_limit = 512  # accepted requests moved from the journal per transaction
         self._on_jobs = on_jobs
         self._cache = SnapshotCache()
         self._wake = threading.Event()
@@ -141,18 +158,23 @@ class RequestExecutor:
         self._is_leader = False
         self.queued: set[str] = set()  # fetched, waiting in this process: "Ready"
         self.running: str | None = None  # executing now: "Running"
-        # Group commit: the API hands accepted rows to this thread, which stores everything
-        # waiting in one transaction between batches (the event loop never waits for SQLite).
+        # Group commit (SQLite): the API hands accepted rows to the accept thread, which
+        # commits everything waiting into the accept journal in one transaction (the event
+        # loop never waits for SQLite, nor an accept for the request executing).
+        path = journal_path(engine)
+        self.journal = AcceptJournal(path) if path is not None else None
         self._inbox: list[tuple[dict[str, Any], Waiter]] = []
         self._inbox_lock = threading.Lock()
-        # The shape-validated request of each row stored by group commit, by GUID, so it is
-        # not parsed and validated a second time to execute it (after a restart, or on a
-        # replayed batch, the stored body is parsed again: the same request).
+        self._accept_wake = threading.Event()
+        self._accept_thread: threading.Thread | None = None
+        # The shape-validated request of each row accepted here, by GUID, so the leader
+        # does not parse and validate it a second time to execute it (after a restart, or
+        # on a replayed batch, the stored body is parsed again: the same request).
         self._parsed: dict[str, Any] = {}
-        self.accepting = False  # True while this thread runs as the leader
+        self.accepting = False  # True while the accept thread runs
         # Only SQLite gains (one writer: accepts otherwise queue behind batches); on
         # PostgreSQL accepts run concurrently and group commit made them slower (bench).
-        self.group_commit = is_sqlite(engine)
+        self.group_commit = self.journal is not None
 
     # -- status as the API reports it ------------------------------------------------------
     def live_status(self, guid: str) -> str | None:
@@ -165,62 +187,118 @@ class RequestExecutor:
     def notify(self) -> None:
         self._wake.set()
 
-    def submit(self, row: dict[str, Any], model: Any = None) -> Future[None]:
-        """Queue a request row for storing; the future resolves once it is committed.
-        ``model``: the request as validated from the row's body (kept to execute it)."""
-        future: Future[None] = Future()
+    def submit(self, row: dict[str, Any], model: Any = None) -> Future[Accepted]:
+        """Queue a request row for storing; the future resolves once it is committed (or
+        raises ``IdempotencyConflict``). ``model``: the request as validated from the row's
+        body (kept to execute it)."""
+        future: Future[Accepted] = Future()
         try:
             self._enqueue(row, model, future)
         except RuntimeError as exc:
             future.set_exception(exc)
         return future
 
-    async def store(self, row: dict[str, Any], model: Any = None) -> None:
+    async def store(self, row: dict[str, Any], model: Any = None) -> Accepted:
         """``submit`` from the event loop: returns once the row is committed. The waiters of
         one group commit are woken by one call into their loop, not one each (every
         ``call_soon_threadsafe`` writes the loop's self-pipe, a syscall that hands the GIL
-        over). Raises RuntimeError when the executor is not running."""
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        over). Raises RuntimeError when the accept thread is not running."""
+        waiter: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
         self._enqueue(row, model, waiter)
-        await waiter
+        return await waiter
+
+    def find_accepted(self, guid: str) -> Journaled | None:
+        """A request still in the accept journal (not yet in the database)."""
+        return None if self.journal is None else self.journal.find(guid)
 
     def _enqueue(self, row: dict[str, Any], model: Any, waiter: Waiter) -> None:
         with self._inbox_lock:
             if not self.accepting:
                 raise RuntimeError("the request executor is not running")
             self._inbox.append((row, waiter))
-            if model is not None:
+            if model is not None and self._is_leader:
                 self._parsed[row["guid"]] = model
-        self._wake.set()
+        self._accept_wake.set()
+
+    def _accept_loop(self) -> None:
+        assert self.journal is not None
+        while True:
+            self._accept_wake.wait()
+            self._accept_wake.clear()
+            try:
+                if self._flush_inbox():
+                    self._wake.set()  # the executor moves them into the database
+            except Exception:  # answered to the waiters; the next accepts try again
+                log.exception("storing accepted requests in %s failed", self.journal.path)
+            with self._inbox_lock:
+                if not self.accepting and not self._inbox:
+                    return
 
     def _flush_inbox(self) -> int:
+        assert self.journal is not None
         with self._inbox_lock:
             items, self._inbox = self._inbox, []
         if not items:
             return 0
+        rows = [row for row, _ in items]
         try:
-            with transaction(self._engine) as conn:
-                request_store.insert_rows(conn, [row for row, _ in items])
-        except Exception as exc:
-            for row, _ in items:
+            known = self._keys_in_database(rows)
+            fresh = [row for row in rows if row["idempotency_key"] not in known]
+            stored = dict(zip((row["guid"] for row in fresh), self.journal.append(fresh),
+                              strict=True))
+            answers: list[Answer] = []
+            for row in rows:
+                if stored.get(row["guid"]):
+                    answers.append(Accepted(row["guid"], False))
+                    continue
                 self._parsed.pop(row["guid"], None)
-            _settle([waiter for _, waiter in items], exc)
+                earlier = known.get(row["idempotency_key"]) or self.journal.find_key(
+                    row["idempotency_key"])
+                answers.append(_replay(row, earlier))
+        except Exception as exc:
+            for row in rows:
+                self._parsed.pop(row["guid"], None)
+            _settle([(waiter, exc) for _, waiter in items])
             raise
-        _settle([waiter for _, waiter in items], None)
-        return len(items)
+        _settle([(waiter, answer) for (_, waiter), answer in zip(items, answers, strict=True)])
+        return sum(stored.values())
+
+    def _keys_in_database(self, rows: list[dict[str, Any]]) -> dict[str, Journaled]:
+        """Idempotency keys of ``rows`` that requests stored straight into the database
+        (accepted without the journal: before it existed, or while no accept thread ran)."""
+        keys = [row["idempotency_key"] for row in rows if row["idempotency_key"] is not None]
+        if not keys:
+            return {}
+        with reading(self._engine) as conn:
+            return {key: Journaled(0, guid, kind, None, body_hash, True)
+                    for key, guid, kind, body_hash in request_store.find_keys(conn, keys)}
 
     def _close_inbox(self) -> None:
         with self._inbox_lock:
             self.accepting = False
             items, self._inbox = self._inbox, []
             self._parsed.clear()
-        _settle([waiter for _, waiter in items], RuntimeError("the request executor stopped"))
+        _settle([(waiter, RuntimeError("the request executor stopped")) for _, waiter in items])
+
+    def _move_journal(self) -> int:
+        """Move accepted requests from the journal into the database (one transaction, in
+        journal order); they leave the journal once committed there."""
+        if self.journal is None:
+            return 0
+        waiting = self.journal.waiting(self._move_limit)
+        if not waiting:
+            return 0
+        with transaction(self._engine) as conn:
+            request_store.insert_moved(conn, [row for _, row in waiting])
+        self.journal.forget([seq for seq, _ in waiting])
+        return len(waiting)
 
     # -- running -----------------------------------------------------------------------------
     def run_pending(self) -> int:
         """Execute every stored request now (this thread); returns how many ran."""
         total = 0
         while True:
+            self._move_journal()
             done = self._run_batch()
             total += done
             if done == 0:
@@ -292,16 +370,29 @@ class RequestExecutor:
         return done, jobs
 
     def start(self) -> None:
+        if self.journal is not None:
+            self.accepting = True
+            self._accept_thread = threading.Thread(target=self._accept_loop,
+                                                   name="request-accepts", daemon=True)
+            self._accept_thread.start()
         self._thread = threading.Thread(target=self._loop, name="request-executor",
                                         daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        with self._inbox_lock:
+            self.accepting = False  # what was accepted is still stored (the loop drains)
+        self._accept_wake.set()
+        if self._accept_thread is not None:
+            self._accept_thread.join(timeout)
+        self._close_inbox()
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
         self._lock.release()
+        if self.journal is not None:
+            self.journal.close()
 
     def _loop(self) -> None:
         try:
@@ -309,24 +400,22 @@ class RequestExecutor:
                 try:
                     if not self._is_leader:
                         self._is_leader = self._lock.acquire()
-                        self.accepting = self._is_leader
                     if self._is_leader:
-                        # One batch at a time, storing what the API accepted in between, so
-                        # a backlog never delays an accept by more than one batch. Both each
-                        # turn: with `stored or run_batch()` a steady stream of accepts kept
-                        # the executor storing them in tiny transactions and executing
+                        # One batch at a time, moving what was accepted in between. Both
+                        # each turn: with `moved or run_batch()` a steady stream of accepts
+                        # kept the executor storing them in tiny transactions and executing
                         # nothing (bench/RESULTS.md, issue 13).
                         self._wake.clear()
-                        stored = self._flush_inbox()
-                        if self._run_batch() or stored:
+                        moved = self._move_journal()
+                        if self._run_batch() or moved:
                             continue
                 except Exception:
                     log.exception("request executor error; retrying")
-                    self._close_inbox()
                     self._is_leader = False
+                    self._parsed.clear()
                     self._lock.release()
                     self._stop.wait(1.0)
                     continue
                 self._wake.wait(self._poll)
         finally:
-            self._close_inbox()
+            self._parsed.clear()

@@ -61,6 +61,7 @@ def _columns(record: type) -> list[Any]:
 # Hot statements are built once: building them per call was half the executor's CPU
 # (bench/RESULTS.md, API section).
 _INSERT = REQUESTS.insert()
+_INSERT_OR_IGNORE = REQUESTS.insert().prefix_with("OR IGNORE", dialect="sqlite")
 _FETCH: dict[int, Any] = {}
 _FINISH = update(REQUESTS).where(REQUESTS.c.seq == bindparam("b_seq")).values(
     status=bindparam("b_status"), message=bindparam("b_message"), result=bindparam("b_result"),
@@ -107,6 +108,38 @@ def new_row(*, kind: str, body: str, order_id: str | None, idempotency_key: str 
 def insert_rows(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Store new request rows (``new_row``) inside the caller's transaction."""
     conn.execute(_INSERT, rows)
+
+
+def insert_moved(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Store rows moved from the accept journal, in order, skipping GUIDs stored already (a
+    move repeated after a crash between its two commits). A row whose Idempotency-Key a
+    request stored straight into the database took meanwhile (a race the journal cannot
+    see) is stored Failed, so its GUID still answers."""
+    if not rows:
+        return
+    stored = conn.execute(_INSERT_OR_IGNORE, rows).rowcount
+    if stored == len(rows):
+        return
+    guids = [row["guid"] for row in rows]
+    have = set(conn.execute(select(REQUESTS.c.guid).where(REQUESTS.c.guid.in_(guids)))
+               .scalars())
+    lost = [row for row in rows if row["guid"] not in have]
+    if lost:
+        now = utcnow()
+        insert_rows(conn, [{**row, "idempotency_key": None, "status": "Failed",
+                            "finished_at": now, "result": {"PurchaseOrder": {
+                                "Id": row["order_id"], "Status": "None", "Errors": [],
+                                "PurchaseOrderItems": []}},
+                            "message": f"Idempotency-Key: '{row['idempotency_key']}' was used "
+                                       "by another request at the same moment; use a new key"}
+                           for row in lost])
+
+
+def find_keys(conn: Connection, keys: Sequence[str]) -> list[tuple[str, str, str, str | None]]:
+    """``(idempotency key, guid, kind, body hash)`` of the stored requests with these keys."""
+    return [tuple(row) for row in conn.execute(  # type: ignore[misc]
+        select(REQUESTS.c.idempotency_key, REQUESTS.c.guid, REQUESTS.c.kind,
+               REQUESTS.c.body_hash).where(REQUESTS.c.idempotency_key.in_(keys)))]
 
 
 def accept_request(engine: Engine, *, row: dict[str, Any]) -> Accepted:
