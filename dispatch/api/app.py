@@ -62,6 +62,7 @@ def create_app(
         finally:
             if run_executor:
                 executor.stop()
+            executor.close_files()
 
     app = FastAPI(
         title="dispatch ERP PurchaseOrder API",

@@ -391,6 +391,10 @@ class RequestExecutor:
         if self._thread is not None:
             self._thread.join(timeout)
         self._lock.release()
+        self.close_files()
+
+    def close_files(self) -> None:
+        """Close the accept journal's connections (reopened if used again)."""
         if self.journal is not None:
             self.journal.close()
 

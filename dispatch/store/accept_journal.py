@@ -71,15 +71,28 @@ def journal_path(engine: Engine) -> Path | None:
 
 
 class AcceptJournal:
-    """One journal file; thread-safe (one connection per use, each behind its own lock)."""
+    """One journal file; thread-safe. Two connections (writing, reading), each behind its
+    own lock, opened on first use and closed by ``close`` (a later use opens them again):
+    a WAL connection holds three file descriptors."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._writer = self._connect()
-        self._writer.executescript(_SCHEMA)
         self._write_lock = threading.Lock()
-        self._reader = self._connect()
         self._read_lock = threading.Lock()
+        self._w: sqlite3.Connection | None = None
+        self._r: sqlite3.Connection | None = None
+
+    @property
+    def _writer(self) -> sqlite3.Connection:  # call with _write_lock held
+        if self._w is None:
+            self._w = self._connect()
+        return self._w
+
+    @property
+    def _reader(self) -> sqlite3.Connection:  # call with _read_lock held
+        if self._r is None:
+            self._r = self._connect()
+        return self._r
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
@@ -87,12 +100,15 @@ class AcceptJournal:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # as the main database: survives kill -9
         conn.execute("PRAGMA busy_timeout=30000")
+        conn.executescript(_SCHEMA)
         return conn
 
     def close(self) -> None:
         with self._write_lock, self._read_lock:
-            self._writer.close()
-            self._reader.close()
+            for conn in (self._w, self._r):
+                if conn is not None:
+                    conn.close()
+            self._w = self._r = None
 
     # -- accepting ------------------------------------------------------------------------
     def append(self, rows: Sequence[Mapping[str, Any]]) -> list[bool]:
