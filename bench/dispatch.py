@@ -4,6 +4,8 @@
         [--memory-orders 10000] [--latency-orders 30] [--db sqlite|postgres|both]
         [--only throughput,memory,latency,latency-server] [--prefect-api server|temporary]
         [--orders-per-task 10] [--server-latency-orders 20] [--server-prefect-pg URL]
+    .venv/bin/python bench/dispatch.py --only cpu [--cpu-orders 200] [--rounds 3]
+        [--concurrency 8] [--db sqlite|postgres|both] [--profile PREFIX]
 
 Every order is vendor ACME, Active, two lines, sent by email (PDF + Excel in one message),
 SFTP (XML) and B2B (one submission per line): 5 delivery rows, 4 sends per order, against
@@ -27,6 +29,18 @@ does only the dispatching:
 Timed: the call's start to its return; then every delivery row is checked Delivered and the
 stand-ins' counts (messages, files, submissions) are checked. Memory: the child's VmHWM
 (peak RSS) from /proc/self/status, with its RSS before the timed call.
+
+CPU per order against the bare floors (``--only cpu``, issue 13 item 2): per round, the
+**floor** (``bench/dispatch_floor.py``: the same PDF, workbook, XML, B2B bodies and email
+made with bare reportlab/openpyxl/lxml/json/email and sent with bare aiosmtplib, paramiko and
+httpx over kept connections, one order after another, no database; its docstring says
+exactly what it does and leaves out) and **plain** (``run_due`` as above, the renderers
+imported before the timed call) as child processes against fresh stand-ins in this
+process, alternating A B then B A. Reported: the child's CPU (user+sys, getrusage) per
+order, the floor's CPU per part, plain's CPU per step from thread CPU clocks around its own
+steps (``Instrument``: database work, each render, MIME, SFTP threads; the loop thread's
+rest), medians, min–max and plain ÷ floor (target <= 1.3). ``--profile PREFIX``: then one
+more run of each with py-spy attached for the timed call only, and its samples by category.
 
 Latency (embedded): ``python -m dispatch serve`` as a subprocess (embedded dispatch) on the
 same kind of database, a warm-up order (its start-up, incl. Prefect's temporary server, is
@@ -376,9 +390,13 @@ class PrefectServer:
 
 def run_child(setup: Setup, path: str, *, concurrency: int, limit: int, orders_per_task: int,
               prefect_url: str | None, prefect_home: Path, server: PrefectServer | None,
-              profile: str | None = None) -> dict[str, Any]:
+              profile: str | None = None, attach_profile: str | None = None,
+              warm_imports: bool = False) -> dict[str, Any]:
+    """``attach_profile``: py-spy (raw) attached to the child for its timed call only;
+    ``warm_imports``: the child imports the renderers before the timed call."""
     config = {"path": path, "settings": setup.settings_fields, "concurrency": concurrency,
-              "limit": limit, "orders_per_task": orders_per_task}
+              "limit": limit, "orders_per_task": orders_per_task, "warm_imports": warm_imports,
+              "instrument": warm_imports}
     env = {**os.environ, **QUIET, "PREFECT_HOME": str(prefect_home)}
     env.pop("PREFECT_API_URL", None)
     if path == "prefect" and prefect_url:
@@ -402,7 +420,9 @@ def run_child(setup: Setup, path: str, *, concurrency: int, limit: int, orders_p
                 continue
             event = json.loads(line)
             if event.get("event") == "timing":  # the child is about to start the timed call
-                if profile and server is not None:
+                if attach_profile:
+                    spy = attach_spy(proc.pid, attach_profile)
+                elif profile and server is not None:
                     spy = subprocess.Popen(
                         [str(ROOT / ".venv/bin/py-spy"), "record", "--format", "raw",
                          "--rate", "100", "--subprocesses", "--pid", str(server.proc.pid),
@@ -445,6 +465,106 @@ def emit(**event: Any) -> None:
     print(json.dumps(event, default=str), flush=True)
 
 
+class Instrument:
+    """Thread CPU clocks around the plain path's own steps (``--only cpu``): each step's
+    CPU on the thread that runs it (``time.thread_time``), so concurrency does not blur
+    it. Sync steps only; what is left on the loop's thread (the event loop, the async
+    protocol work of SMTP and HTTP, send_group's own code) is the main thread's total minus
+    them. About 30 clock reads per order."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+        self.lock = threading.Lock()
+        self.local = threading.local()
+        self.threads: dict[str, float] = {}
+        self.compiles: dict[str, int] = {}
+
+    def add(self, key: str, seconds: float) -> None:
+        with self.lock:
+            self.ms[key] = self.ms.get(key, 0.0) + seconds
+
+    def wrap(self, key: Any, fn: Any, *, method: bool = False) -> Any:
+        import functools
+
+        @functools.wraps(fn)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            name = key(args[1] if method else args[0], args, kwargs) if callable(key) else key
+            self.local.depth = getattr(self.local, "depth", 0) + 1
+            start = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.local.depth -= 1
+                if self.local.depth == 0:  # nested steps count once, in the outer one
+                    self.add(name, time.thread_time() - start)
+        return timed
+
+    def install(self) -> None:
+        import contextlib as cl
+        from email.message import EmailMessage
+
+        from dispatch.channels import smtp
+        from dispatch.channels.sftp import SftpChannel
+        from dispatch.dispatching import render, run, send
+        from dispatch.dispatching.dispatcher import Dispatcher
+
+        run.load_job = self.wrap("db: load job (reads + context)", run.load_job)
+        Dispatcher.claim = self.wrap("db: claim", Dispatcher.claim)
+        Dispatcher.release = self.wrap("db: release job", Dispatcher.release)
+        send._start_attempt = self.wrap("db: count attempt", send._start_attempt)
+        inner = send.transaction
+
+        @cl.contextmanager
+        def transaction(engine: Any) -> Iterator[Any]:
+            if getattr(self.local, "depth", 0):
+                with inner(engine) as conn:
+                    yield conn
+                return
+            start = time.thread_time()
+            with inner(engine) as conn:
+                yield conn
+            self.add("db: record delivered", time.thread_time() - start)
+
+        send.transaction = transaction
+        render.render_one = self.wrap(
+            lambda _ctx, args, kwargs: f"render {args[1]} (worker thread)", render.render_one)
+        render._b2b_document = self.wrap("render B2B bodies", render._b2b_document)
+        smtp.build_message = self.wrap("email: MIME build", smtp.build_message)
+        EmailMessage.as_bytes = self.wrap("email: MIME serialise", EmailMessage.as_bytes)
+        SftpChannel._deliver = self.wrap("sftp: _deliver (worker thread)", SftpChannel._deliver)
+        from dispatch.documents.template_files import CompiledCache
+
+        get = CompiledCache.get
+
+        def counted(cache: Any, path: Path, *args: Any) -> Any:
+            if path not in cache._entries:  # this call compiles (outside the cache's lock)
+                with self.lock:
+                    self.compiles[path.name] = self.compiles.get(path.name, 0) + 1
+            return get(cache, path, *args)
+
+        CompiledCache.get = counted  # type: ignore[method-assign]
+
+    def snapshot_threads(self) -> None:
+        """CPU so far of every live thread but this one: paramiko's transports apart."""
+        import paramiko
+
+        for thread in threading.enumerate():
+            if thread is threading.main_thread() or thread.ident is None:
+                continue
+            with contextlib.suppress(OSError):
+                cpu = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+                key = ("sftp: paramiko transport thread" if isinstance(thread, paramiko.Transport)
+                       else "worker threads (all)")
+                self.threads[key] = self.threads.get(key, 0.0) + cpu
+
+
+def rusage_split(before: Any, after: Any) -> dict[str, float]:
+    return {"user_s": round(after.ru_utime - before.ru_utime, 3),
+            "sys_s": round(after.ru_stime - before.ru_stime, 3),
+            "vol_ctx": after.ru_nvcsw - before.ru_nvcsw,
+            "invol_ctx": after.ru_nivcsw - before.ru_nivcsw}
+
+
 async def child_main(config: dict[str, Any]) -> None:
     from sqlalchemy import text
 
@@ -459,6 +579,8 @@ async def child_main(config: dict[str, Any]) -> None:
     engine = make_engine(settings.database_url, create_schema=False)
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+    if config.get("warm_imports"):  # else the first render imports reportlab & co. (~1 s)
+        import dispatch.documents.registry  # noqa: F401
     concurrency, limit = config["concurrency"], config["limit"]
     warmup = 0.0
     if config["path"] == "prefect":
@@ -492,21 +614,33 @@ async def child_main(config: dict[str, Any]) -> None:
         if not isinstance(counts, dict):
             counts = {"flow": f"{state.type.value}: {counts}"}
     else:
+        instrument = Instrument() if config.get("instrument") else None
+        if instrument is not None:
+            instrument.install()
         rss_before = vm("VmRSS")
         emit(event="timing")
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        main0 = time.thread_time()
         t0 = time.perf_counter()
         async with ChannelSet(settings=settings) as channels:
             tally: Tally = await run.run_due(
                 Dispatcher(engine, settings, channels), limit=limit, concurrency=concurrency,
                 orders_per_task=config["orders_per_task"])
+            if instrument is not None:
+                instrument.snapshot_threads()
         seconds = time.perf_counter() - t0
+        main_s = time.thread_time() - main0
         counts = {str(k): v for k, v in tally.counts.items()}
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     engine.dispose()
+    extra: dict[str, Any] = {}
+    if config["path"] == "plain" and instrument is not None:
+        extra = {"steps_s": instrument.ms, "threads_s": instrument.threads,
+                 "compiles": instrument.compiles,
+                 "main_thread_s": main_s, **rusage_split(cpu0, cpu1)}
     emit(event="done", seconds=seconds, counts=counts, warmup_s=round(warmup, 2),
-         cpu_s=round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 2),
-         rss_before_mb=round(rss_before, 1), vmhwm_mb=round(vm("VmHWM"), 1))
+         cpu_s=round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 3),
+         rss_before_mb=round(rss_before, 1), vmhwm_mb=round(vm("VmHWM"), 1), **extra)
 
 
 # --- throughput and memory ----------------------------------------------------------------
@@ -536,6 +670,294 @@ def measure(n: int, path: str, args: argparse.Namespace, server: PrefectServer |
         f"{v['emails']} emails, {v['sftp_files']} files, {v['b2b_submissions']} B2B: {flag}")
     result.update(path=path, n=n, db=db_kind, create_s=round(setup.create_seconds, 1))
     return result
+
+
+# --- CPU per order against the bare floors (issue 13, item 2) -------------------------------
+
+def attach_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling ``pid`` (all threads, idle ones left out) until SIGINT."""
+    return subprocess.Popen(
+        [str(ROOT / ".venv/bin/py-spy"), "record", "--format", "raw", "--rate", "200",
+         "--pid", str(pid), "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def floor_config(world: Any, n: int) -> dict[str, Any]:
+    """Where the floor child sends: the stand-ins of ``world``, as the product's settings and
+    reference data point at them."""
+    from urllib.parse import unquote, urlsplit
+
+    smtp = world.smtp.settings_overrides()
+    ftp = world.sftp.vendor_ftp("inbox")
+    url = urlsplit(ftp.url)
+    acme = next(v for v in world.reference_data_dict()["vendors"] if v["id"] == "ACME")
+    return {
+        "n": n, "xsd": str(ROOT / "templates/xml/purchase-order.xsd"),
+        "smtp": {"host": smtp["smtp_host"], "port": smtp["smtp_port"],
+                 "sender": smtp.get("smtp_sender", "purchasing@dispatch.localhost"),
+                 "to": acme["email"]["to"], "cc": acme["email"].get("cc", [])},
+        "sftp": {"host": url.hostname, "port": url.port, "username": unquote(url.username or ""),
+                 "directory": unquote(url.path), "key_file": ftp.key_file,
+                 "host_key": ftp.host_key},
+        "b2b": {"url": acme["b2b"]["url"], "api_key": world.b2b_api_key},
+    }
+
+
+def child_events(command: list[str], log_path: Path, exclude_self: bool = True,
+                 spy_out: str | None = None) -> dict[str, Any]:
+    """Run a child that prints ``timing`` then ``done`` JSON events; add the stand-ins' CPU
+    (this process and its other children: sshd) and the machine's busy cores over the call."""
+    env = {**os.environ, **QUIET}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=log, cwd=ROOT)
+        assert proc.stdout is not None
+        result: dict[str, Any] = {}
+        spy = None
+        machine_before, mine_before = (0, 0), 0.0
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace").strip()
+            if not line.startswith("{"):
+                continue
+            event = json.loads(line)
+            if event.get("event") == "timing":
+                if spy_out:
+                    spy = attach_spy(proc.pid, spy_out)
+                machine_before = busy_ticks()
+                mine_before = own_cpu_seconds(exclude=(proc.pid,))
+            elif event.get("event") == "done":
+                result = event
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(60)
+                busy, total = busy_ticks()
+                result["machine_busy_cores"] = round(
+                    (busy - machine_before[0]) / max(1, total - machine_before[1])
+                    * (os.cpu_count() or 1), 2)
+                result["standins_cpu_s"] = round(
+                    own_cpu_seconds(exclude=(proc.pid,)) - mine_before, 2)
+        proc.wait()
+    if proc.returncode != 0 or not result:
+        tail = log_path.read_text(errors="replace")[-3000:]
+        raise SystemExit(f"child failed (rc {proc.returncode}):\n{tail}")
+    return result
+
+
+def measure_floor(n: int, spy_out: str | None = None) -> dict[str, Any]:
+    """The bare floor (bench/dispatch_floor.py) of N standard orders against fresh stand-ins."""
+    from dispatch.demo.world import StandinWorld
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-floor-"))
+    world = StandinWorld(workdir / "vendors")
+    try:
+        config = floor_config(world, n)
+        result = child_events(
+            [sys.executable, str(Path(__file__).resolve()), "_floor_child", json.dumps(config)],
+            workdir / "floor.log", spy_out=spy_out)
+        received = {"emails": len(world.smtp.messages),
+                    "sftp_files": sum(1 for p in world.inbox().iterdir() if p.is_file()),
+                    "b2b_submissions": len(world.b2b.submissions)}
+    finally:
+        world.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    result["verify"] = {"ok": received == {"emails": n, "sftp_files": n,
+                                           "b2b_submissions": 2 * n}, **received}
+    result["ms_per_order"] = result["cpu_s"] / n * 1000
+    return result
+
+
+def measure_plain_cpu(n: int, args: argparse.Namespace, db_kind: str,
+                      spy_out: str | None = None) -> dict[str, Any]:
+    """The plain path (``run_due``) of N standard orders; renderers imported beforehand."""
+    from sqlalchemy import text
+
+    from dispatch.store.engine import make_engine
+
+    setup = Setup(n, db_kind)
+    try:
+        setup.create_orders()
+        result = run_child(setup, "plain", concurrency=args.concurrency, limit=args.limit,
+                           orders_per_task=args.orders_per_task, prefect_url=None,
+                           prefect_home=setup.workdir / "prefect-home", server=None,
+                           attach_profile=spy_out, warm_imports=True)
+        engine = make_engine(setup.db.url, create_schema=False)
+        with engine.connect() as conn:
+            result["sizes"] = {str(f or "line"): int(s) for f, s in conn.execute(text(
+                "SELECT format, avg(size) FROM delivery GROUP BY format")).all()}
+        engine.dispose()
+    finally:
+        setup.close()
+    result["ms_per_order"] = result["cpu_s"] / n * 1000
+    result["steps_ms"] = plain_steps(result, n)
+    return result
+
+
+MAIN_STEPS = ("db: claim", "db: load job (reads + context)", "db: count attempt",
+              "db: record delivered", "db: release job", "render B2B bodies",
+              "email: MIME build", "email: MIME serialise")
+
+
+def plain_steps(result: dict[str, Any], n: int) -> dict[str, float]:
+    """The instrumented child's CPU per order by step (ms), from thread CPU clocks."""
+    steps, threads = result.get("steps_s", {}), result.get("threads_s", {})
+    if not steps:
+        return {}
+    out = {k: steps[k] for k in MAIN_STEPS if k in steps}
+    out["loop thread: the rest (event loop, async SMTP/HTTP, send_group, tally)"] = (
+        result["main_thread_s"] - sum(out.values()))
+    workers = {k: v for k, v in steps.items() if k not in MAIN_STEPS}
+    out.update(sorted(workers.items()))
+    out["worker threads: the rest (pool hand-offs, getaddrinfo)"] = (
+        threads.get("worker threads (all)", 0.0) - sum(workers.values()))
+    out["sftp: paramiko transport thread"] = threads.get("sftp: paramiko transport thread", 0.0)
+    out["not on a live thread at the end (exited threads)"] = (
+        result["cpu_s"] - result["main_thread_s"] - sum(threads.values()))
+    return {k: v / n * 1000 for k, v in out.items()}
+
+
+def cpu_rounds(args: argparse.Namespace, db_kind: str) -> dict[str, Any]:
+    """Floor and plain alternately (A B, then B A, ...): child CPU per order, the ratio."""
+    n = args.cpu_orders
+    rows: list[dict[str, Any]] = []
+    for r in range(args.rounds):
+        for path in (("floor", "plain") if r % 2 == 0 else ("plain", "floor")):
+            load = os.getloadavg()[0]
+            result = (measure_floor(n) if path == "floor"
+                      else measure_plain_cpu(n, args, db_kind))
+            result.update(path=path, round=r + 1, n=n, db=db_kind, load_before=load)
+            rows.append(result)
+            v = result["verify"]
+            ok = "ok" if v["ok"] else f"NOT ALL DELIVERED {v}"
+            extra = (f" user {result['user_s']:.2f} s sys {result['sys_s']:.2f} s, context "
+                     f"switches {result['vol_ctx']} voluntary {result['invol_ctx']} forced;")
+            if path == "floor":
+                extra += " parts ms/order: " + ", ".join(
+                    f"{k} {val:.2f}" for k, val in result["parts_ms"].items())
+            say(f"    round {r + 1} {path:5} {db_kind} N={n}: child CPU {result['cpu_s']:.2f} s"
+                f" = {result['ms_per_order']:.2f} ms/order, {result['seconds']:.1f} s wall, "
+                f"stand-ins CPU {result['standins_cpu_s']} s, machine "
+                f"{result['machine_busy_cores']} cores busy, load {load:.2f}; {ok}{extra}")
+    per = {p: [x["ms_per_order"] for x in rows if x["path"] == p] for p in ("floor", "plain")}
+    ratios = [p["ms_per_order"] / f["ms_per_order"] for f, p in zip(
+        [x for x in rows if x["path"] == "floor"], [x for x in rows if x["path"] == "plain"],
+        strict=True)]
+    med = {p: statistics.median(v) for p, v in per.items()}
+    summary_row = {"db": db_kind, "n": n, "rounds": args.rounds, "median_ms": med,
+                   "range_ms": {p: (min(v), max(v)) for p, v in per.items()},
+                   "ratio_of_medians": med["plain"] / med["floor"], "ratios": ratios,
+                   "floor_parts_ms": {k: statistics.median(x["parts_ms"][k] for x in rows
+                                                           if x["path"] == "floor")
+                                      for k in rows[0 if rows[0]["path"] == "floor" else 1][
+                                          "parts_ms"]},
+                   "sizes": {p: next(x["sizes"] for x in rows if x["path"] == p)
+                             for p in ("floor", "plain")},
+                   "xsd_validate_ms": statistics.median(
+                       x["xsd_validate_ms"] for x in rows if x["path"] == "floor")}
+    say(f"  => {db_kind}, {n} orders, median of {args.rounds}: floor {med['floor']:.2f} ms/order "
+        f"[{min(per['floor']):.2f}–{max(per['floor']):.2f}], plain {med['plain']:.2f} ms/order "
+        f"[{min(per['plain']):.2f}–{max(per['plain']):.2f}]; plain ÷ floor "
+        f"{summary_row['ratio_of_medians']:.2f} (per round "
+        + ", ".join(f"{x:.2f}" for x in ratios) + "; target <= 1.3)")
+    say("     floor parts, ms/order (median): " + ", ".join(
+        f"{k} {v:.2f}" for k, v in summary_row["floor_parts_ms"].items())
+        + f"; one XSD validation (not in the floor) {summary_row['xsd_validate_ms']:.2f}")
+    say(f"     document bytes: floor {summary_row['sizes']['floor']}, product "
+        f"{summary_row['sizes']['plain']}")
+    plains = [x["steps_ms"] for x in rows if x["path"] == "plain" and x.get("steps_ms")]
+    if plains:
+        summary_row["plain_steps_ms"] = {k: statistics.median(p[k] for p in plains)
+                                         for k in plains[0]}
+        say("     template compiles per plain run (cached per path and mtime): " + "; ".join(
+            str(x.get("compiles")) for x in rows if x["path"] == "plain"))
+        say("     plain, CPU per order by step (thread CPU clocks, median of the rounds):")
+        for k, v in summary_row["plain_steps_ms"].items():
+            say(f"       {k:72} {v:6.2f} ms")
+    if args.profile:
+        say("  profiled runs (py-spy attached for the timed call; not in the medians)")
+        for path in ("plain", "floor"):
+            out = f"{args.profile}-cpu-{path}-{db_kind}.txt"
+            result = (measure_floor(n, spy_out=out) if path == "floor"
+                      else measure_plain_cpu(n, args, db_kind, spy_out=out))
+            say(f"    {path}: {result['ms_per_order']:.2f} ms/order under the profiler; "
+                f"{out}")
+            table = profile_breakdown(out, result["ms_per_order"])
+            summary_row[f"profile_{path}"] = table
+            for name, share, ms in table:
+                say(f"      {name:52} {share * 100:5.1f} %  {ms:6.2f} ms/order")
+    return {"rows": rows, "summary": summary_row}
+
+
+# Categories of a sample: the rule sets are tried in order (what the work is for beats which
+# library does it); a rule matches when any frame of the stack contains one of its needles.
+PROFILE_RULES: list[tuple[str, list[str]]] = [
+    ("imports (lazy, inside the timed call)", ["_find_and_load ("]),
+    ("template compile (Jinja/YAML/xlsx parse)", [
+        "Environment.compile (", "Environment._parse (", "Environment._generate (",
+        "LayoutCompiler", "compile_workbook (", "yaml/"]),
+    ("TLS contexts (ssl.create_default_context)", ["create_default_context ("]),
+    ("render PDF", ["PdfRenderer", "dispatch/documents/pdf", "render_pdf (", "reportlab/"]),
+    ("render Excel", ["ExcelRenderer", "dispatch/documents/excel", "render_xlsx (",
+                      "openpyxl/"]),
+    ("render XML (product: + XSD validation)", [
+        "XmlRenderer", "dispatch/documents/order_xml", "render_xml (", "xml_tree ("]),
+    ("render B2B body", ["_b2b_document", "b2b_line.py", "b2b_bodies ("]),
+    ("render: the rest (registry, sandbox, Document sha256)", [
+        "render_one (", "render_document (", "render_group (", "_render_all ("]),
+    ("DB: claim jobs", ["Dispatcher.claim ("]),
+    ("DB: load job (reads + context)", ["load_job ("]),
+    ("DB: count attempt (_start_attempt)", ["_start_attempt ("]),
+    ("DB: record delivered", ["record_delivered (", "<record-delivered>"]),
+    ("DB: release job", ["Dispatcher.release ("]),
+    ("email: MIME message build", ["build_message (", "email_bytes (", "as_bytes (",
+                                   "email/"]),
+    ("email: SMTP (aiosmtplib)", ["dispatch/channels/smtp.py", "aiosmtplib/"]),
+    ("SFTP (paramiko, incl. its transport thread)", [
+        "dispatch/channels/sftp.py", "paramiko/", "putfo ("]),
+    ("B2B POST (httpx)", ["dispatch/channels/b2b_http.py", "httpx/", "httpcore/", "h11/",
+                          "anyio/"]),
+    ("DB: other (engine, pool)", ["sqlalchemy/", "dispatch/store/"]),
+    ("evidence, outcomes, tally", ["Evidence", "Outcome", "Tally", "proof ("]),
+    ("logging", ["logging/"]),
+    ("thread hops (to_thread, executor)", ["concurrent/futures", "to_thread", "threading.py"]),
+    ("floor loop (order data, timers)", ["floor_child ("]),
+    ("asyncio event loop", ["asyncio/", "selectors.py"]),
+]
+# Leaf frames that are a blocked wait, not CPU (py-spy reports some of them as active).
+IDLE_LEAVES = ("_worker (concurrent/futures/thread.py:81)", "read_all (paramiko/packet.py",
+               "select (selectors.py", "wait (threading.py", "_wait_for_tstate_lock (")
+
+
+def classify(stack: str) -> str:
+    frames = stack.split(";")
+    if frames[-1].startswith(IDLE_LEAVES) or any(
+            frames[-1].split(" (")[0].endswith(leaf.split(" (")[0]) and leaf in frames[-1]
+            for leaf in IDLE_LEAVES):
+        return "idle"
+    for i, frame in enumerate(frames[:-1]):  # send_group's own commit of the evidence
+        if frame.startswith("send_group (") and (
+                "contextlib" in frames[i + 1] or "dispatch/store/engine.py" in frames[i + 1]):
+            frames.append("<record-delivered>")
+            break
+    for name, needles in PROFILE_RULES:
+        if any(needle in frame for frame in frames for needle in needles):
+            return name
+    return "other"
+
+
+def profile_breakdown(path: str, ms_per_order: float) -> list[tuple[str, float, float]]:
+    """(category, share of the non-idle samples, ms/order: the share of the run's measured
+    child CPU per order). Sampling: shares are of where the threads were seen running."""
+    counts: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(path).read_text(errors="replace").splitlines():
+            stack, _, count = line.rpartition(" ")
+            if stack and count.isdigit():
+                name = classify(stack)
+                counts[name] = counts.get(name, 0) + int(count)
+    idle = counts.pop("idle", 0)
+    total = sum(counts.values()) or 1
+    order = [name for name, _ in PROFILE_RULES] + ["other"]
+    table = [(name, counts[name] / total, counts[name] / total * ms_per_order)
+             for name in order if name in counts]
+    return [*table, (f"(left out: {idle} samples of blocked waits; {total} counted)", 0.0, 0.0)]
 
 
 # --- latency, embedded ---------------------------------------------------------------------
@@ -802,6 +1224,11 @@ def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "_child":
         asyncio.run(child_main(json.loads(sys.argv[2])))
         return
+    if len(sys.argv) > 2 and sys.argv[1] == "_floor_child":
+        from dispatch_floor import floor_child
+
+        asyncio.run(floor_child(json.loads(sys.argv[2]), emit))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2,
@@ -811,6 +1238,8 @@ def main() -> None:
     parser.add_argument("--orders-per-task", type=int, default=10,
                         help="dispatch-pending's orders_per_task (1: a task per order)")
     parser.add_argument("--paths", default="plain,prefect")
+    parser.add_argument("--cpu-orders", type=int, default=200,
+                        help="--only cpu: orders per run (floor and plain alternate per round)")
     parser.add_argument("--memory-orders", type=int, default=10_000)
     parser.add_argument("--memory-paths", default="plain,prefect")
     parser.add_argument("--latency-orders", type=int, default=30)
@@ -823,7 +1252,9 @@ def main() -> None:
     parser.add_argument("--only", default="throughput,memory,latency,latency-server")
     parser.add_argument("--prefect-api", choices=("server", "temporary"), default="server")
     parser.add_argument("--profile", default=None,
-                        help="py-spy raw profiles of the dispatching children to PREFIX-*.txt")
+                        help="py-spy raw profiles of the dispatching children to PREFIX-*.txt "
+                        "(--only cpu: one extra profiled run per path, timed call only, and "
+                        "its breakdown)")
     parser.add_argument("--json", default=None, help="write every result here")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -834,8 +1265,14 @@ def main() -> None:
     top = Path(tempfile.mkdtemp(prefix="bench-dispatch-run-"))
     results: dict[str, Any] = {"machine": machine(), "code": code_version(),
                                "args": vars(args), "throughput": [],
-                               "memory": [], "latency": []}
+                               "memory": [], "latency": [], "cpu": []}
     try:
+        if "cpu" in only:
+            for db_kind in dbs:
+                say(f"CPU per order, {db_kind}: bare floor (bench/dispatch_floor.py) and plain "
+                    f"(run_due, concurrency {args.concurrency}), {args.cpu_orders} orders, "
+                    f"{args.rounds} alternating rounds")
+                results["cpu"].append(cpu_rounds(args, db_kind))
         if only & {"throughput", "memory"}:
             with prefect_api(args, top) as server:
                 if server is not None:
