@@ -116,23 +116,27 @@ async def get_request_result(
     requestGuid: Annotated[str, Query(max_length=64), AfterValidator(no_nul)],  # noqa: N803
 ) -> Response:
     state = request.app.state
-    stored: Any = _find_request(state.engine, requestGuid)
+    stored = _find_request(state.engine, requestGuid)
     if stored is None:
         # Still in the accept journal? A row enters the database before it leaves the
         # journal, so when neither has it, the database has it by now (or nobody does).
         journaled = await run_in_threadpool(state.executor.find_accepted, requestGuid)
-        stored = journaled if journaled is not None and not journaled.moved else \
-            _find_request(state.engine, requestGuid)
+        if journaled is not None and not journaled.moved:
+            return _pending(state.executor, journaled.guid, "Created", journaled.order_id)
+        stored = _find_request(state.engine, requestGuid)
     if stored is None:
         return error_response(404, f"requestGuid: no request with GUID '{requestGuid}'")
-    status = getattr(stored, "status", "Created")
-    if status in ("Completed", "Failed"):
-        return JSONResponse({"Message": stored.message, "Status": status,
+    if stored.status in ("Completed", "Failed"):
+        return JSONResponse({"Message": stored.message, "Status": stored.status,
                              **(stored.result or {})})
-    status = state.executor.live_status(stored.guid) or status
+    return _pending(state.executor, stored.guid, stored.status, stored.order_id)
+
+
+def _pending(executor: Any, guid: str, status: str, order_id: str | None) -> Response:
+    status = executor.live_status(guid) or status
     return JSONResponse({
         "Message": PENDING_MESSAGE.get(status, status), "Status": status,
-        "PurchaseOrder": {"Id": stored.order_id, "Status": "None", "Errors": [],
+        "PurchaseOrder": {"Id": order_id, "Status": "None", "Errors": [],
                           "PurchaseOrderItems": []}})
 
 

@@ -67,13 +67,15 @@ def _resolve(pairs: list[tuple[Waiter, Answer]]) -> None:
             _answer(waiter, answer)
 
 
-def _replay(row: dict[str, Any], earlier: Journaled | None) -> Answer:
+def _replay(row: dict[str, Any], earlier: request_store.KeyUse | None) -> Answer:
     """The answer to a row whose Idempotency-Key was used before."""
     if earlier is None:  # pragma: no cover - a unique key's row does not vanish
         return RuntimeError(f"Idempotency-Key {row['idempotency_key']!r} vanished")
-    if earlier.kind != row["kind"] or earlier.body_hash != row["body_hash"]:
-        return request_store.IdempotencyConflict(row["idempotency_key"])
-    return Accepted(earlier.guid, True)
+    try:
+        return request_store.replay(earlier, key=row["idempotency_key"], kind=row["kind"],
+                                    body_hash=row["body_hash"])
+    except request_store.IdempotencyConflict as conflict:
+        return conflict
 
 
 def _answer(waiter: Waiter, answer: Answer) -> None:
@@ -263,15 +265,14 @@ class RequestExecutor:
         _settle([(waiter, answer) for (_, waiter), answer in zip(items, answers, strict=True)])
         return sum(stored.values())
 
-    def _keys_in_database(self, rows: list[dict[str, Any]]) -> dict[str, Journaled]:
+    def _keys_in_database(self, rows: list[dict[str, Any]]) -> dict[str, request_store.KeyUse]:
         """Idempotency keys of ``rows`` that requests stored straight into the database
         (accepted without the journal: before it existed, or while no accept thread ran)."""
         keys = [row["idempotency_key"] for row in rows if row["idempotency_key"] is not None]
         if not keys:
             return {}
         with reading(self._engine) as conn:
-            return {key: Journaled(0, guid, kind, None, body_hash, True)
-                    for key, guid, kind, body_hash in request_store.find_keys(conn, keys)}
+            return request_store.find_keys(conn, keys)
 
     def _close_inbox(self) -> None:
         with self._inbox_lock:

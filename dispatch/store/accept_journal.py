@@ -28,6 +28,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from dispatch.store.erp_requests import KeyUse
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accepted (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -140,8 +142,9 @@ class AcceptJournal:
                 raise
         return stored
 
-    def find_key(self, key: str) -> Journaled | None:
-        return self._find("idempotency_key", key)
+    def find_key(self, key: str) -> KeyUse | None:
+        found = self._find("idempotency_key", key)
+        return None if found is None else KeyUse(found.guid, found.kind, found.body_hash)
 
     def find(self, guid: str) -> Journaled | None:
         return self._find("guid", guid)

@@ -31,6 +31,23 @@ class Accepted:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyUse:
+    """The request an Idempotency-Key was first used with."""
+
+    guid: str
+    kind: str
+    body_hash: str | None
+
+
+def replay(earlier: KeyUse, *, key: str, kind: str, body_hash: str | None) -> Accepted:
+    """The answer to a request whose Idempotency-Key ``key`` was used before: the earlier
+    request's GUID, or IdempotencyConflict when that was another endpoint or body."""
+    if earlier.kind != kind or earlier.body_hash != body_hash:
+        raise IdempotencyConflict(key)
+    return Accepted(earlier.guid, True)
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRequest:
     """A request waiting to be executed (its body as received)."""
 
@@ -135,11 +152,11 @@ def insert_moved(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
                            for row in lost])
 
 
-def find_keys(conn: Connection, keys: Sequence[str]) -> list[tuple[str, str, str, str | None]]:
-    """``(idempotency key, guid, kind, body hash)`` of the stored requests with these keys."""
-    return [tuple(row) for row in conn.execute(  # type: ignore[misc]
+def find_keys(conn: Connection, keys: Sequence[str]) -> dict[str, KeyUse]:
+    """The stored requests these Idempotency-Keys were used with, by key."""
+    return {key: KeyUse(guid, kind, body_hash) for key, guid, kind, body_hash in conn.execute(
         select(REQUESTS.c.idempotency_key, REQUESTS.c.guid, REQUESTS.c.kind,
-               REQUESTS.c.body_hash).where(REQUESTS.c.idempotency_key.in_(keys)))]
+               REQUESTS.c.body_hash).where(REQUESTS.c.idempotency_key.in_(keys)))}
 
 
 def accept_request(engine: Engine, *, row: dict[str, Any]) -> Accepted:
@@ -152,14 +169,10 @@ def accept_request(engine: Engine, *, row: dict[str, Any]) -> Accepted:
         if idempotency_key is None:
             raise
         with reading(engine) as conn:
-            earlier = conn.execute(
-                select(REQUESTS.c.guid, REQUESTS.c.kind, REQUESTS.c.body_hash)
-                .where(REQUESTS.c.idempotency_key == idempotency_key)).first()
+            earlier = find_keys(conn, [idempotency_key]).get(idempotency_key)
         if earlier is None:  # pragma: no cover - the unique row cannot vanish
             raise
-        if earlier.kind != kind or earlier.body_hash != body_hash:
-            raise IdempotencyConflict(idempotency_key) from None
-        return Accepted(earlier.guid, True)
+        return replay(earlier, key=idempotency_key, kind=kind, body_hash=body_hash)
     return Accepted(row["guid"], False)
 
 

@@ -154,3 +154,24 @@ def test_a_key_is_found_after_its_request_moved_and_ran(engine: Engine) -> None:
         finally:
             executor.stop()
     assert references_in_order(engine) == ["direct", "journaled"]
+
+
+def test_a_request_moved_between_the_two_reads_is_still_found(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, executor = serving(engine, run_executor=False)
+    assert executor.journal is not None
+    row = create_row("racing")
+    executor.journal.append([row])
+    real_find = executor.find_accepted
+
+    def moved_meanwhile(guid: str) -> Any:
+        # The leader moves it after the API missed it in the database, before the journal
+        # read: the journal no longer has it, the database does.
+        executor._move_journal()
+        return real_find(guid)
+
+    monkeypatch.setattr(executor, "find_accepted", moved_meanwhile)
+    with client:
+        answer = result(client, row["guid"])
+    assert answer["Status"] == "Created"
+    assert answer["PurchaseOrder"]["Id"] is None
