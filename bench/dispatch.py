@@ -423,11 +423,8 @@ def run_child(setup: Setup, path: str, *, concurrency: int, limit: int, orders_p
                 if attach_profile:
                     spy = attach_spy(proc.pid, attach_profile)
                 elif profile and server is not None:
-                    spy = subprocess.Popen(
-                        [str(ROOT / ".venv/bin/py-spy"), "record", "--format", "raw",
-                         "--rate", "100", "--subprocesses", "--pid", str(server.proc.pid),
-                         "-o", profile.replace(".txt", "-server.txt")],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    spy = attach_spy(server.proc.pid, profile.replace(".txt", "-server.txt"),
+                                     rate=100, subprocesses=True)
                 machine_before = busy_ticks()
                 server_before = server.cpu_seconds() if server else None
                 mine_before = own_cpu_seconds(exclude=(proc.pid,))
@@ -674,11 +671,13 @@ def measure(n: int, path: str, args: argparse.Namespace, server: PrefectServer |
 
 # --- CPU per order against the bare floors (issue 13, item 2) -------------------------------
 
-def attach_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
+def attach_spy(pid: int, out: str, *, rate: int = 200,
+               subprocesses: bool = False) -> subprocess.Popen[bytes]:
     """py-spy sampling ``pid`` (all threads, idle ones left out) until SIGINT."""
     return subprocess.Popen(
-        [str(ROOT / ".venv/bin/py-spy"), "record", "--format", "raw", "--rate", "200",
-         "--pid", str(pid), "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [str(ROOT / ".venv/bin/py-spy"), "record", "--format", "raw", "--rate", str(rate),
+         *(["--subprocesses"] if subprocesses else []), "--pid", str(pid), "-o", out],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def floor_config(world: Any, n: int) -> dict[str, Any]:
