@@ -8,7 +8,9 @@ environment). The runtime it installs builds each run's Dispatcher as
 :class:`CountingDispatcher`: the product's class with the test's hooks.
 Config keys: ``database_url``, ``templates_dir``, ``settings`` (extra DispatchSettings
 fields: the SMTP relay, retry delays), ``worker``, ``lease_seconds``, ``limit``,
-``concurrency``, ``barrier`` (wait for "go" on stdin before the first claim),
+``concurrency``, ``barrier`` (at the first claim, inside the flow run: report "claiming"
+and wait for "go" on stdin, so that two workers claim at the same moment however long
+their flow runs took to start),
 ``hold_first_claim`` (see :class:`CountingDispatcher`) and ``kill_after_send`` (a channel
 key: "email", "sftp", "b2b").
 
@@ -17,7 +19,8 @@ completion (the vendor has the message/file/submission), then this process repor
 evidence and SIGKILLs itself, before the send can record the outcome. The product code
 has no hook for this; the wrapper lives here only.
 
-Stdout is one JSON object per line: ``{"event": "ready"}``, ``{"event": "holding"}`` or
+Stdout is one JSON object per line: ``{"event": "ready"}``, ``{"event": "claiming"}``
+(barrier), ``{"event": "holding"}`` or
 ``{"event": "first-claim"}`` (with the job ids), ``{"event": "sent", ...}`` (kill mode, just
 before the kill) and ``{"event": "done", "worker", "claimed", "counts"}`` (sends by outcome,
 the flow's result).
@@ -98,9 +101,14 @@ class CountingDispatcher(Dispatcher):
 
     claimed: list[int] = []  # over the process (the flow may build several dispatchers)
     hold = False
+    barrier = False
 
     def claim(self, *, limit: int, order_id: str | None = None) -> list[OrderJobs]:
         first = not CountingDispatcher.claimed
+        if first and CountingDispatcher.barrier:
+            CountingDispatcher.barrier = False
+            emit(event="claiming")
+            wait_for("go")
         if first and CountingDispatcher.hold:
             with transaction(self.engine) as conn:
                 claimed = outbox.claim_jobs(conn, worker=self.worker, now=self.clock(),
@@ -129,6 +137,7 @@ def main(config: dict[str, Any]) -> None:
         conn.execute(text("SELECT 1"))
     kill = config.get("kill_after_send")
     CountingDispatcher.hold = config.get("hold_first_claim", False)
+    CountingDispatcher.barrier = config.get("barrier", False)
 
     def make_dispatcher(engine: Any, settings: DispatchSettings, channels: ChannelSet
                         ) -> Dispatcher:
@@ -140,8 +149,6 @@ def main(config: dict[str, Any]) -> None:
     from flows.dispatch_pending import dispatch_pending  # imports Prefect
 
     emit(event="ready", pid=os.getpid())
-    if config.get("barrier"):
-        wait_for("go")
     state: Any = asyncio.run(dispatch_pending(  # type: ignore[arg-type]
         limit=config.get("limit", 1000), concurrency=config.get("concurrency", 8),
         return_state=True))

@@ -281,7 +281,9 @@ def test_concurrent_dispatch_pending_sends_every_delivery_once(env: Env, tmp_pat
                 for i in range(WORKERS)]
     try:
         for child in children:
-            child.event("ready")  # imported, connected, waiting on stdin
+            child.event("ready")  # imported, connected
+        for child in children:
+            child.event("claiming")  # in its flow run, at its first claim, waiting on stdin
         if postgres:
             holder, other = children
             holder.tell("go")
