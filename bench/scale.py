@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import os
 import resource
 import statistics
@@ -50,6 +51,7 @@ def _bench_dispatch() -> Any:
 
 _bd = _bench_dispatch()
 QUIET, ROOT, PrefectServer, Setup = _bd.QUIET, _bd.ROOT, _bd.PrefectServer, _bd.Setup
+own_cpu_seconds = _bd.own_cpu_seconds
 code_version, machine, percentile, say = _bd.code_version, _bd.machine, _bd.percentile, _bd.say
 
 
@@ -69,6 +71,86 @@ def completion_times(url: str, start: dt.datetime) -> list[float]:
     return [(last - start).total_seconds() for _order, last in rows if last is not None]
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores; /proc/stat, not idle/iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def processes() -> dict[int, tuple[str, int, float]]:
+    """Every live process: pid -> (command name, parent pid, CPU seconds so far)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        rest = raw[raw.rindex(")") + 2:].split()
+        found[int(entry.name)] = (raw[raw.index("(") + 1:raw.rindex(")")], int(rest[1]),
+                                  (int(rest[11]) + int(rest[12])) / tick)
+    return found
+
+
+class CpuMeter:
+    """Where a run's CPU went, as differences over the run: the workers (user+sys of the
+    reaped worker processes, plus what their descendants, such as a render pool, were last
+    seen to use), the Prefect server, the stand-in vendors (this process), the PostgreSQL
+    processes (last seen: a backend exits with its worker) and the whole machine
+    (/proc/stat). Descendants and backends are sampled every 0.2 s, so each loses at most
+    its last 0.2 s; "rest" is the machine's busy time not in any of these."""
+
+    def __init__(self, server: PrefectServer) -> None:
+        self.server = server
+        self.workers: set[int] = set()
+        self.first: dict[int, float] = {}
+        self.last: dict[int, tuple[str, float]] = {}
+        self._sample(initial=True)
+        self.start = {"machine": machine_busy_seconds(),
+                      "workers": sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]),
+                      "prefect": server.cpu_seconds(), "vendors": own_cpu_seconds()}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self, initial: bool = False) -> None:
+        procs = processes()
+        for pid, (name, ppid, cpu) in procs.items():
+            kind = "postgres" if name == "postgres" else None
+            parent, hops = ppid, 0
+            while kind is None and parent in procs and hops < 8:
+                if parent in self.workers:
+                    kind = "pool"
+                parent, hops = procs[parent][1], hops + 1
+            if kind is None:
+                continue
+            if initial:
+                self.first[pid] = cpu
+            self.last[pid] = (kind, cpu)
+
+    def _run(self) -> None:
+        while not self._done.wait(0.2):
+            self._sample()
+
+    def stop(self) -> dict[str, float]:
+        self._sample()
+        self._done.set()
+        self._thread.join()
+        end = {"machine": machine_busy_seconds(),
+               "workers": sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]),
+               "prefect": self.server.cpu_seconds(), "vendors": own_cpu_seconds()}
+        spent = {key: end[key] - self.start[key] for key in end}
+        for kind in ("pool", "postgres"):
+            spent[kind] = sum(cpu - self.first.get(pid, 0.0)
+                              for pid, (k, cpu) in self.last.items() if k == kind)
+        spent["workers"] += spent.pop("pool")
+        spent["rest"] = spent["machine"] - sum(v for k, v in spent.items() if k != "machine")
+        return spent
+
+
 def attempts_histogram(url: str) -> dict[int, int]:
     from sqlalchemy import text
 
@@ -82,40 +164,61 @@ def attempts_histogram(url: str) -> dict[int, int]:
     return {int(a): int(n) for a, n in rows}
 
 
-def run_workers(k: int, args: argparse.Namespace, server: PrefectServer) -> dict[str, Any]:
+def parse_variants(text: str) -> list[tuple[str, int, str]]:
+    """``name:render=N,cpus=LIST;...`` as (name, render processes, taskset CPU list)."""
+    variants = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, _, spec = part.partition(":")
+        fields = dict(item.split("=", 1) for item in filter(None, spec.split(",")))
+        unknown = set(fields) - {"render", "cpus"}
+        if unknown:
+            raise SystemExit(f"--variants {part!r}: unknown key(s) {sorted(unknown)}; "
+                             "use render=N and cpus=LIST (a taskset CPU list like 0 or 0-1)")
+        variants.append((name, int(fields.get("render", "0")), fields.get("cpus", "")))
+    return variants
+
+
+def run_workers(k: int, args: argparse.Namespace, server: PrefectServer,
+                render: int, cpus: str) -> dict[str, Any]:
     setup = Setup(args.orders, "postgres")
     try:
         setup.create_orders()
         env = {**os.environ, **QUIET, "PREFECT_API_URL": server.url,
-               "DISPATCH_RENDER_PROCESSES": str(args.render_processes),
+               "DISPATCH_RENDER_PROCESSES": str(render),
                **{f"DISPATCH_{key.upper()}": str(value)
                   for key, value in setup.settings_fields.items()}}
         command = [str(ROOT / ".venv/bin/dispatch"), "dispatch-pending", "--limit",
                    str(args.limit), "--concurrency", str(args.concurrency)]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if cpus:
+            command = ["taskset", "-c", cpus, *command]
+        meter = CpuMeter(server)
         start_wall = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         t0 = time.perf_counter()
         procs = [subprocess.Popen(command, env=env, cwd=setup.workdir,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                  for _ in range(k)]
+        meter.workers.update(p.pid for p in procs)
         outputs = [p.communicate() for p in procs]
         errors = [err.decode(errors="replace") for _out, err in outputs]
         if os.environ.get("BENCH_VERBOSE"):
             for out, err in outputs:
                 say(out.decode(errors="replace")[-1500:] + err.decode(errors="replace")[-1500:])
         seconds = time.perf_counter() - t0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        spent = meter.stop()
         failed = [(p.returncode, e[-2000:]) for p, e in zip(procs, errors, strict=True)
                   if p.returncode != 0]
         if failed:
             raise SystemExit(f"worker failed: {failed[0]}")
-        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        cpu = spent["workers"]
         times = completion_times(setup.db.url, start_wall)
         verify = setup.verify()
         attempts = attempts_histogram(setup.db.url)
         return {"workers": k, "orders": args.orders, "seconds": round(seconds, 2),
                 "orders_per_s": round(args.orders / seconds, 2),
                 "cpu_ms_per_order": round(cpu / args.orders * 1000, 1),
+                "machine_busy": round(spent["machine"] / (seconds * (os.cpu_count() or 1)), 2),
+                "cpu_ms_per_order_by_part": {key: round(value / args.orders * 1000, 1)
+                                             for key, value in spent.items()},
                 "done_p50_s": round(statistics.median(times), 2),
                 "done_p99_s": round(percentile(times, 0.99), 2),
                 "attempts": attempts, "exactly_once": verify["ok"] and set(attempts) == {1},
@@ -204,6 +307,12 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=25, help="jobs claimed per batch")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--render-processes", type=int, default=0)
+    parser.add_argument("--worker-cpus", default="",
+                        help="taskset CPU list for the workers (e.g. 0: one core)")
+    parser.add_argument("--variants", default="",
+                        help="alternate configurations per round, e.g. "
+                        "'one-core:render=0,cpus=0;pool:render=2' (overrides "
+                        "--render-processes and --worker-cpus)")
     parser.add_argument("--claims", type=int, default=3000)
     parser.add_argument("--tasks", type=int, default=300)
     parser.add_argument("--only", default="workers,claims,tasks")
@@ -219,14 +328,19 @@ def main() -> None:
     try:
         if "workers" in only:
             counts = [int(k) for k in args.workers.split(",")]
+            variants = (parse_variants(args.variants) if args.variants else
+                        [("", args.render_processes, args.worker_cpus)])
             for round_ in range(1, args.rounds + 1):
-                for k in counts:
-                    r = run_workers(k, args, server)
-                    say(f"round {round_}: {k} worker(s), {r['orders']} orders: "
+                for (name, render, cpus), k in itertools.product(variants, counts):
+                    r = run_workers(k, args, server, render, cpus)
+                    label = f"{name} (render={render}, cpus={cpus or 'all'}) " if name else ""
+                    say(f"round {round_}: {label}{k} worker(s), {r['orders']} orders: "
                         f"{r['orders_per_s']} orders/s ({r['seconds']} s), "
                         f"{r['cpu_ms_per_order']} ms worker CPU/order, done p50 "
                         f"{r['done_p50_s']} s p99 {r['done_p99_s']} s, attempts "
-                        f"{r['attempts']}, exactly once: {r['exactly_once']}")
+                        f"{r['attempts']}, exactly once: {r['exactly_once']}; machine busy "
+                        f"{r['machine_busy']:.0%}, CPU ms/order by part "
+                        f"{r['cpu_ms_per_order_by_part']}")
         if "claims" in only:
             say(f"PostgreSQL claims (1 job per transaction): {claim_rate(args)}")
         if "tasks" in only:

@@ -4,12 +4,16 @@ clock, and its claim on the outbox. The work is done by ``send.send_group`` (one
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import os
 import socket
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Engine
 
@@ -19,6 +23,20 @@ from dispatch.settings import DispatchSettings
 from dispatch.store import outbox
 from dispatch.store.engine import transaction
 from dispatch.vocabulary import JobStatus
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# The run loop's database steps run here, off the event loop: a commit waits for its round
+# trip (on PostgreSQL, for the WAL flush), and while one send's commit waits the other sends
+# go on. Their own threads, so they never queue behind renders in the default executor.
+_DATABASE_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dispatch-db")
+
+
+async def off_loop(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """``fn(*args, **kwargs)`` (a blocking database step) on the database threads."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_DATABASE_THREADS, functools.partial(fn, *args, **kwargs))
 
 
 def worker_name() -> str:

@@ -15,8 +15,8 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
 
-from dispatch.dispatching.dispatcher import Dispatcher, OrderJobs
-from dispatch.dispatching.job import load_job
+from dispatch.dispatching.dispatcher import Dispatcher, OrderJobs, off_loop
+from dispatch.dispatching.job import Job, load_job
 from dispatch.dispatching.outcomes import Outcome, Tally
 from dispatch.dispatching.send import send_group
 from dispatch.store import outbox
@@ -39,9 +39,7 @@ async def dispatch_orders(d: Dispatcher, orders: Sequence[OrderJobs], *,
         outcomes: list[Outcome] = []
         for job_id in order.job_ids:
             try:
-                with reading(d.engine) as conn:
-                    job = load_job(conn, job_id=job_id, now=d.clock(),
-                                   buyer_name=d.settings.buyer_name)
+                job = await off_loop(_load, d, job_id)
                 if job is None:  # gone (its order deleted): nothing to send
                     continue
                 for group in job.groups:
@@ -49,10 +47,16 @@ async def dispatch_orders(d: Dispatcher, orders: Sequence[OrderJobs], *,
                     tally.add(outcome)
                     outcomes.append(outcome)
             finally:
-                d.release(job_id)
+                # Its own thread finishes the release even if this task is cancelled.
+                await off_loop(d.release, job_id)
         if on_order is not None:
             on_order(order.order_id, outcomes)
     return tally
+
+
+def _load(d: Dispatcher, job_id: int) -> Job | None:
+    with reading(d.engine) as conn:
+        return load_job(conn, job_id=job_id, now=d.clock(), buyer_name=d.settings.buyer_name)
 
 
 def split(orders: list[OrderJobs], *, concurrency: int, orders_per_task: int
@@ -91,7 +95,7 @@ async def run_due(d: Dispatcher, *, limit: int = 1000, concurrency: int = 8,
 
     tally, batch = Tally(), 0
     while True:
-        orders = d.claim(limit=limit, order_id=order_id)
+        orders = await off_loop(d.claim, limit=limit, order_id=order_id)
         if not orders:
             return tally
         batch += 1

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
-from dispatch.channels import Envelope
+from dispatch.channels import Envelope, Evidence
 from dispatch.channels.base import error_text, target_secrets
-from dispatch.dispatching.dispatcher import Dispatcher
+from dispatch.dispatching.dispatcher import Dispatcher, off_loop
 from dispatch.dispatching.job import Job, SendGroup
 from dispatch.dispatching.outcomes import Outcome
 from dispatch.dispatching.render import render_group
@@ -46,7 +47,8 @@ async def send_group(d: Dispatcher, job: Job, group: SendGroup, *, dry_run: bool
     except DeliveryError as exc:
         if dry_run:
             return _outcome(job, group, SendStatus.FAILED, first.attempts, error=str(exc))
-        return _failed(d, job, group, exc, attempts=first.attempts + 1, count_attempt=True)
+        return await off_loop(_failed, d, job, group, exc, attempts=first.attempts + 1,
+                              count_attempt=True)
     if dry_run:
         size = sum(doc.size for doc in documents)
         return _outcome(job, group, SendStatus.SKIPPED, first.attempts,
@@ -54,11 +56,11 @@ async def send_group(d: Dispatcher, job: Job, group: SendGroup, *, dry_run: bool
     if first.attempts >= max_attempts(d.settings.retry_delays):
         # Every attempt was started but none recorded an outcome (the process died during
         # the send each time): stop here rather than resend for ever.
-        return _failed(d, job, group, DeliveryError(
+        return await off_loop(_failed, d, job, group, DeliveryError(
             f"{first.attempts} attempt(s) started without a recorded outcome (the sending "
             "process died?); not sent again automatically: check with the vendor, then "
             "`dispatch resend`", retryable=False), attempts=first.attempts)
-    if not _start_attempt(d, job, group, documents):
+    if not await off_loop(_start_attempt, d, job, group, documents):
         return _outcome(job, group, SendStatus.SKIPPED, first.attempts,
                         error="another worker owns this job now")
     attempts = first.attempts + 1
@@ -68,7 +70,7 @@ async def send_group(d: Dispatcher, job: Job, group: SendGroup, *, dry_run: bool
     try:
         evidence = await d.channels.for_target(target).send(target, documents, envelope)
     except DeliveryError as exc:
-        return _failed(d, job, group, exc, attempts=attempts)
+        return await off_loop(_failed, d, job, group, exc, attempts=attempts)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a bug or an unmapped library error: retryable, but loud
@@ -76,9 +78,18 @@ async def send_group(d: Dispatcher, job: Job, group: SendGroup, *, dry_run: bool
         text = "unexpected " + error_text(exc, secrets=secrets)
         log.error("unexpected error sending %s of %s: %s", group.label, job.name,
                   error_text(exc, secrets=secrets, traceback=True))
-        return _failed(d, job, group, DeliveryError(text, retryable=True), attempts=attempts)
-    proofs = {p.name: p for p in evidence.documents}
+        return await off_loop(_failed, d, job, group, DeliveryError(text, retryable=True),
+                              attempts=attempts)
     record = evidence.as_dict()
+    await off_loop(_delivered, d, group, documents, evidence, record)
+    return _outcome(job, group, SendStatus.DELIVERED, attempts, sha256=evidence.sha256,
+                    evidence=record)
+
+
+def _delivered(d: Dispatcher, group: SendGroup, documents: list[Document], evidence: Evidence,
+               record: dict[str, Any]) -> None:
+    """Record every document of the send Delivered with its proof, in one commit."""
+    proofs = {p.name: p for p in evidence.documents}
     now = d.clock()
     with transaction(d.engine) as conn:
         for row, document in zip(group.deliveries, documents, strict=True):
@@ -86,8 +97,6 @@ async def send_group(d: Dispatcher, job: Job, group: SendGroup, *, dry_run: bool
             outbox.record_delivered(
                 conn, delivery_id=row.id, sha256=p.sha256 if p else evidence.sha256,
                 size=p.size if p else evidence.size, evidence=record, now=now)
-    return _outcome(job, group, SendStatus.DELIVERED, attempts, sha256=evidence.sha256,
-                    evidence=record)
 
 
 def _start_attempt(d: Dispatcher, job: Job, group: SendGroup, documents: list[Document]
