@@ -89,6 +89,8 @@ def processes() -> dict[int, tuple[str, int, float]]:
             raw = (entry / "stat").read_text()
         except OSError:
             continue
+        if ")" not in raw:  # the process exited while it was read
+            continue
         rest = raw[raw.rindex(")") + 2:].split()
         found[int(entry.name)] = (raw[raw.index("(") + 1:raw.rindex(")")], int(rest[1]),
                                   (int(rest[11]) + int(rest[12])) / tick)
