@@ -13,12 +13,14 @@ several rounds (the machine is shared; the minimum is the least disturbed).
 
 ``--scaling``: how render time grows with lines (SPEC 9 wants it linear): PDF and Excel of a
 change dispatch with 500, 2,000 and 8,000 lines, best of a few renders each, and the time
-per line (flat per-line time is linear growth).
+per line (flat per-line time is linear growth); once for the plain sample (its lines grow
+heavier with their position) and once for the 500-line sample's mix repeated (``uniform``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import platform
 import sys
@@ -595,20 +597,39 @@ def _floors(fmt: str, ctx: DocumentContext) -> list[tuple[str, Callable[[], obje
 SCALING_LINES = (500, 2000, 8000)
 
 
+def uniform_context(lines: int) -> DocumentContext:
+    """The 500-line sample's lines repeated to ``lines`` lines (ids and positions unique).
+
+    The plain sample grows heavier per line as it grows (quantity and price rise with the
+    position, so at 8,000 lines the amounts no longer fit their column and wrap onto a
+    second line): its time per line mixes growth with heavier lines. Here every size has the
+    same mix of lines, so a flat time per line is linear growth and nothing else.
+    """
+    ctx = sample_context("change", lines=min(lines, 500))
+    base = ctx.lines
+    return dataclasses.replace(ctx, lines=tuple(
+        dataclasses.replace(base[i % len(base)], Id=f"PurchaseOrderItem{1001 + i}",
+                            Position=i + 1) for i in range(lines)))
+
+
 def scaling(rounds: int) -> None:
-    """Render time against lines for PDF and Excel (best of ``rounds``; 8,000 lines: 2)."""
-    print(f"{'format':6} {'lines':>6} {'best s':>8} {'ms/line':>8}  rounds")
+    """Render time against lines for PDF and Excel (best of ``rounds``; 8,000 lines: 2), for
+    the plain sample (lines grow heavier with their position) and for the uniform mix."""
+    print(f"{'format':6} {'lines':>6} {'mix':8} {'best s':>8} {'ms/line':>8}  rounds")
     for fmt in ("PDF", "Excel"):
-        for lines in SCALING_LINES:
-            ctx = sample_context("change", lines=lines)
-            times = []
-            for _ in range(rounds if lines < 8000 else min(rounds, 2)):
-                start = time.perf_counter()
-                render_document(ctx, format=fmt, template_file=FILES[fmt],
-                                templates_dir=TEMPLATES)
-                times.append(time.perf_counter() - start)
-            best = min(times)
-            print(f"{fmt:6} {lines:6d} {best:8.2f} {best * 1000 / lines:8.3f}  {len(times)}")
+        for mix, make in (("sample", lambda n: sample_context("change", lines=n)),
+                          ("uniform", uniform_context)):
+            for lines in SCALING_LINES:
+                ctx = make(lines)
+                times = []
+                for _ in range(rounds if lines < 8000 else min(rounds, 2)):
+                    start = time.perf_counter()
+                    render_document(ctx, format=fmt, template_file=FILES[fmt],
+                                    templates_dir=TEMPLATES)
+                    times.append(time.perf_counter() - start)
+                best = min(times)
+                print(f"{fmt:6} {lines:6d} {mix:8} {best:8.2f} {best * 1000 / lines:8.3f}  "
+                      f"{len(times)}")
 
 
 STANDARD_LINES = (20, 500)

@@ -31,6 +31,7 @@ from reportlab.platypus.flowables import Flowable
 from dispatch.documents.context import DocumentContext
 from dispatch.documents.pdf_layout import compile_layout
 from dispatch.documents.pdf_model import CELL_SEP, NUMERIC_CHARS, SLOT_SEP, Column, Layout
+from dispatch.documents.pdf_paged_table import measure_rows, paged
 from dispatch.documents.sandbox import MARKUP_ENV
 from dispatch.documents.template_files import CompiledCache, resolve_template
 from dispatch.errors import RenderError, TemplateError
@@ -202,7 +203,7 @@ def _render(layout: Layout, names: dict[str, Any], *, split_rows: bool) -> bytes
 
 
 def _loop_table(el: Any, texts: list[str], names: dict[str, Any], split_rows: bool,
-                layout: Layout) -> Table:
+                layout: Layout) -> Flowable:
     ncols = len(el.columns)
     data: list[list[Any]] = [[plain(texts[slot]) for slot in el.header]]
     out = el.template.render(names)
@@ -224,37 +225,8 @@ def _loop_table(el: Any, texts: list[str], names: dict[str, Any], split_rows: bo
         style=el.table_style,
         splitInRow=split_rows,
     )
-    _measure_rows(table)
-    return table
-
-
-def _measure_rows(table: Table) -> None:
-    """Give ``table`` every row's height, measured once, when its column widths are known.
-
-    reportlab finds unknown row heights with a ``None in H`` / ``H.index(None)`` scan per
-    row (quadratic in rows) and redoes it for the rest of the table at every page split:
-    a 20,000-line order took minutes. Known heights skip all of that, and the tables
-    reportlab makes when it splits inherit them. Same rule as reportlab's: the tallest
-    cell (text lines times leading, or the wrapped flowable) plus top and bottom padding.
-    """
-    t: Any = table  # reportlab's internals, read as its own _calc_height reads them
-    widths = t._argW
-    if not widths or None in widths or t._spanCmds or None not in t._argH:
-        return
-    heights: list[float] = []
-    minimum = t._minRowHeights
-    for i, (values, styles) in enumerate(zip(t._cellvalues, t._cellStyles, strict=True)):
-        tallest = 0.0
-        for j, (value, style, width) in enumerate(zip(values, styles, widths, strict=True)):
-            if isinstance(value, tuple | list | Flowable):
-                value = values[j] = t._cellListProcess(value, width, None)
-                height = t._listCellGeom(value, width, style)[1]
-            else:
-                lines = (str(value) if value is not None else "").count("\n") + 1
-                height = (style.leading or 1.2 * style.fontsize) * lines
-            tallest = max(tallest, height + style.bottomPadding + style.topPadding)
-        heights.append(max(minimum[i], tallest) if minimum else tallest)
-    t._argH = t._rowHeights = heights
+    measure_rows(table)
+    return paged(table)  # reportlab gets one page of rows at a time: linear in lines
 
 
 class PdfRenderer:

@@ -53,14 +53,17 @@ def resolve_template(templates_dir: Path, file: str, *, label: str | None = None
 class CompiledCache(Generic[T]):
     """Compiled templates keyed by path and invalidated when the file's mtime or size changes.
 
-    Compilation happens outside the lock; two threads compiling the same new file at once
-    both succeed and one result wins, which is harmless because compiling is pure.
+    A file is compiled once however many threads ask for it at the same moment: the others
+    wait on that file's own lock and take the result (a run's concurrent sends all start by
+    rendering the same templates). Other files compile meanwhile; a failed compile is not
+    kept, so the next caller tries again.
     """
 
     def __init__(self, compile_file: Callable[[Path], T]) -> None:
         self._compile = compile_file
         self._entries: dict[Path, tuple[tuple[int, int], T]] = {}
         self._lock = threading.Lock()
+        self._compiling: dict[Path, threading.Lock] = {}
 
     def get(self, path: Path, compile_file: Callable[[Path], T] | None = None) -> T:
         """The compiled form of ``path``, compiled (by ``compile_file`` if given) when stale."""
@@ -72,9 +75,15 @@ class CompiledCache(Generic[T]):
         entry = self._entries.get(path)
         if entry is not None and entry[0] == stamp:
             return entry[1]
-        compiled = (compile_file or self._compile)(path)
         with self._lock:
-            self._entries[path] = (stamp, compiled)
+            gate = self._compiling.setdefault(path, threading.Lock())
+        with gate:
+            entry = self._entries.get(path)
+            if entry is not None and entry[0] == stamp:  # compiled while this one waited
+                return entry[1]
+            compiled = (compile_file or self._compile)(path)
+            with self._lock:
+                self._entries[path] = (stamp, compiled)
         return compiled
 
     def clear(self) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,34 @@ def test_cache_compiles_once_per_modification(tmp_path: Path) -> None:
     later = time.time() + 5
     os.utime(path, (later, later))
     assert cache.get(path) == "two" and calls == ["one", "two"]
+
+
+def test_a_file_asked_for_by_many_threads_at_once_is_compiled_once(tmp_path: Path) -> None:
+    path = tmp_path / "t.txt"
+    path.write_text("one")
+    calls: list[str] = []
+    second_call = threading.Event()
+
+    def compile_file(p: Path) -> str:
+        calls.append(p.read_text())
+        if len(calls) > 1:
+            second_call.set()
+        # Stay inside the compile while the other threads arrive: a cache that lets them
+        # compile too shows it here at once; one that makes them wait waits out the second.
+        second_call.wait(1.0)
+        return calls[-1]
+
+    cache: CompiledCache[str] = CompiledCache(compile_file)
+    start = threading.Barrier(8)
+
+    def ask() -> str:
+        start.wait()
+        return cache.get(path)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: ask(), range(8)))
+    assert results == ["one"] * 8
+    assert calls == ["one"]
 
 
 def test_repeated_renders_reuse_the_compiled_template(templates_dir: Path) -> None:
