@@ -7,6 +7,7 @@ names the variable) and hand it to whatever needs it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,6 +16,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dispatch.channels.base import secret_problem
 from dispatch.errors import SettingsError
+
+
+def machine_cores() -> int:
+    """The cores this process may run on (its CPU affinity: taskset and cgroups count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATES_DIR = PROJECT_ROOT / "templates"
@@ -72,7 +82,7 @@ class DispatchSettings(BaseSettings):
     render_processes: int = Field(
         default=0, ge=0, le=64,
         description="processes that render documents for a dispatch run (0: a thread of "
-        "the run's own process)",
+        "the run's own process; auto: one per core this process may run on)",
     )
     buyer_name: str = Field(
         default="Dispatch Buyer", description="Buyer name printed on documents", max_length=200
@@ -129,6 +139,18 @@ class DispatchSettings(BaseSettings):
         problem = secret_problem(value.get_secret_value()) if value is not None else None
         if problem is not None:
             raise ValueError(f"the value {problem}")
+        return value
+
+    @field_validator("render_processes", mode="before")
+    @classmethod
+    def _auto_processes(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text == "auto":
+                return machine_cores()
+            if not text.isdigit():
+                raise ValueError(f"{value!r} is not a number of processes: use 0 (render "
+                                 "in a thread), a number up to 64, or auto")
         return value
 
     @field_validator("api_keys", mode="before")

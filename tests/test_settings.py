@@ -40,7 +40,16 @@ def test_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "k1" not in repr(s)  # secrets are masked
 
 
+def test_render_processes_auto_is_one_per_core_this_process_may_use(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPATCH_RENDER_PROCESSES", "auto")
+    assert load_settings().render_processes == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("DISPATCH_RENDER_PROCESSES", "3")
+    assert load_settings().render_processes == 3
+
+
 @pytest.mark.parametrize(("name", "value"), [
+    ("DISPATCH_RENDER_PROCESSES", "many"),
     ("DISPATCH_SMTP_PORT", "70000"),
     ("DISPATCH_SMTP_PORT", "abc"),
     ("DISPATCH_SMTP_SECURITY", "ssl"),
