@@ -212,6 +212,8 @@ def run_workers(k: int, args: argparse.Namespace, server: PrefectServer,
         if failed:
             raise SystemExit(f"worker failed: {failed[0]}")
         cpu = spent["workers"]
+        retried = [line for err in errors for line in err.splitlines()
+                   if "retrying" in line.lower() or "error" in line.lower()]
         times = completion_times(setup.db.url, start_wall)
         verify = setup.verify()
         attempts = attempts_histogram(setup.db.url)
@@ -224,7 +226,7 @@ def run_workers(k: int, args: argparse.Namespace, server: PrefectServer,
                 "done_p50_s": round(statistics.median(times), 2),
                 "done_p99_s": round(percentile(times, 0.99), 2),
                 "attempts": attempts, "exactly_once": verify["ok"] and set(attempts) == {1},
-                "verify": verify}
+                "verify": verify, "retried": retried[:5]}
     finally:
         setup.close()
 
@@ -343,6 +345,10 @@ def main() -> None:
                         f"{r['attempts']}, exactly once: {r['exactly_once']}; machine busy "
                         f"{r['machine_busy']:.0%}, CPU ms/order by part "
                         f"{r['cpu_ms_per_order_by_part']}")
+                    if not r["exactly_once"]:
+                        say(f"  vendors' check: {r['verify']}")
+                        for line in r["retried"]:
+                            say(f"  worker: {line[:400]}")
         if "claims" in only:
             say(f"PostgreSQL claims (1 job per transaction): {claim_rate(args)}")
         if "tasks" in only:

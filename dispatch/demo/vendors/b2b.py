@@ -75,6 +75,13 @@ def check_submission(body: Any) -> list[str]:
     return problems
 
 
+class _Server(ThreadingHTTPServer):
+    # The standard library's backlog is 5: a dispatcher opening 32 connections at once
+    # had some of them reset (ReadError, then a retry) by this stand-in, not by its own fault.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class B2BStandin:
     """A ThreadingHTTPServer on 127.0.0.1:0; use as a context manager or call :meth:`stop`."""
 
@@ -85,8 +92,7 @@ class B2BStandin:
         self._answers: dict[str, tuple[bytes, int, bytes]] = {}
         self._faults: deque[int | str] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server((host, 0), self._handler_class())
         self.host = host
         self.port: int = self._server.server_address[1]
         self.url = f"http://{host}:{self.port}"
