@@ -151,10 +151,10 @@ def busy_ticks() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds (user+sys) of a live process and its live descendants."""
-    children: dict[int, list[int]] = {}
-    stats: dict[int, tuple[int, int]] = {}
+def processes() -> dict[int, tuple[str, int, int, float]]:
+    """Every live process: pid -> (command name, parent pid, process group, CPU seconds)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -162,32 +162,35 @@ def tree_cpu_seconds(pid: int) -> float:
             raw = (entry / "stat").read_text()
         except OSError:
             continue
+        if ")" not in raw:  # the process exited while it was read
+            continue
         rest = raw[raw.rindex(")") + 2:].split()
-        ppid, utime, stime = int(rest[1]), int(rest[11]), int(rest[12])
-        stats[int(entry.name)] = (utime, stime)
-        children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0, [pid]
+        found[int(entry.name)] = (raw[raw.index("(") + 1:raw.rindex(")")], int(rest[1]),
+                                  int(rest[2]), (int(rest[11]) + int(rest[12])) / tick)
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user+sys) of a live process and its live descendants."""
+    procs = processes()
+    children: dict[int, list[int]] = {}
+    for child, (_name, ppid, _group, _cpu) in procs.items():
+        children.setdefault(ppid, []).append(child)
+    total, todo = 0.0, [pid]
     while todo:
         p = todo.pop()
-        total += sum(stats.get(p, (0, 0)))
+        total += procs[p][3] if p in procs else 0.0
         todo += children.get(p, [])
-    return total / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def own_cpu_seconds(exclude: tuple[int, ...] = ()) -> float:
     """CPU seconds of this process (the stand-ins' threads) and its live children except
     ``exclude`` (the dispatching child) and the Prefect server's group: sshd per connection."""
     total = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in exclude:
-            continue
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue
-        rest = raw[raw.rindex(")") + 2:].split()
-        if int(rest[1]) == os.getpid() and int(rest[2]) != int(entry.name):  # not a new group
-            total += (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+    for pid, (_name, ppid, group, cpu) in processes().items():
+        if pid not in exclude and ppid == os.getpid() and group != pid:  # not a new group
+            total += cpu
     return total
 
 

@@ -51,7 +51,7 @@ def _bench_dispatch() -> Any:
 
 _bd = _bench_dispatch()
 QUIET, ROOT, PrefectServer, Setup = _bd.QUIET, _bd.ROOT, _bd.PrefectServer, _bd.Setup
-own_cpu_seconds = _bd.own_cpu_seconds
+own_cpu_seconds, processes, busy_ticks = _bd.own_cpu_seconds, _bd.processes, _bd.busy_ticks
 code_version, machine, percentile, say = _bd.code_version, _bd.machine, _bd.percentile, _bd.say
 
 
@@ -73,28 +73,7 @@ def completion_times(url: str, start: dt.datetime) -> list[float]:
 
 def machine_busy_seconds() -> float:
     """CPU seconds the whole machine spent busy (all cores; /proc/stat, not idle/iowait)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def processes() -> dict[int, tuple[str, int, float]]:
-    """Every live process: pid -> (command name, parent pid, CPU seconds so far)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if ")" not in raw:  # the process exited while it was read
-            continue
-        rest = raw[raw.rindex(")") + 2:].split()
-        found[int(entry.name)] = (raw[raw.index("(") + 1:raw.rindex(")")], int(rest[1]),
-                                  (int(rest[11]) + int(rest[12])) / tick)
-    return found
+    return busy_ticks()[0] / os.sysconf("SC_CLK_TCK")
 
 
 class CpuMeter:
@@ -120,7 +99,7 @@ class CpuMeter:
 
     def _sample(self, initial: bool = False) -> None:
         procs = processes()
-        for pid, (name, ppid, cpu) in procs.items():
+        for pid, (name, ppid, _group, cpu) in procs.items():
             kind = "postgres" if name == "postgres" else None
             parent, hops = ppid, 0
             while kind is None and parent in procs and hops < 8:
