@@ -1,16 +1,21 @@
 """Scale-out benchmark (issue 13, item 4): not a test, a measurement.
 
     .venv/bin/python bench/scale.py [--orders 600] [--workers 1,2,4] [--rounds 1]
-        [--limit 25] [--concurrency 8] [--render-processes 0] [--claims 3000] [--tasks 300]
+        [--limit 25] [--concurrency 8] [--render-processes 0] [--worker-cpus LIST]
+        [--variants 'one-core:render=0,cpus=0;pool:render=2'] [--claims 3000] [--tasks 300]
+        [--only workers,claims,tasks]
 
 For each worker count K: a fresh PostgreSQL database with N Active orders (the standard
 4-send order of ``bench/dispatch.py``: email PDF+Excel, SFTP XML, B2B x 2), the stand-in
 vendors in this process, one ``prefect server start`` shared by the run; then K processes of
 ``dispatch dispatch-pending --limit L`` (the production path: the CLI, the flow, the one run
 loop) started at once. Timed: the first start to the last exit. Reported: orders/s, worker
-CPU per order (the K processes' user+sys), each order's completion time from the start
-(its last ``delivered_at``; p50/p99), and the exactly-once check: every delivery Delivered
-with 1 attempt, and the vendors got exactly one message, file and submission each.
+CPU per order (the K processes' user+sys with their render pools), where the rest of the
+machine's CPU went (Prefect server, stand-in vendors, PostgreSQL), each order's completion
+time from the start (its last ``delivered_at``; p50/p99), and the exactly-once check: every
+delivery Delivered with 1 attempt, and the vendors got exactly one message, file and
+submission each. ``--variants`` alternates configurations within each round: ``render``
+(DISPATCH_RENDER_PROCESSES) and ``cpus`` (a taskset CPU list for the workers).
 
 Then the two rates a fleet would meet first: PostgreSQL claims/s (``outbox.claim_jobs`` of one
 job per transaction, from 1 and from 4 threads, against a table of pending jobs) and the
