@@ -82,7 +82,7 @@ class DispatchSettings(BaseSettings):
     render_processes: int = Field(
         default=0, ge=0, le=64,
         description="processes that render documents for a dispatch run (0: a thread of "
-        "the run's own process; auto: one per core this process may run on)",
+        "the run's own process; auto: one per core this process may run on, up to 64)",
     )
     buyer_name: str = Field(
         default="Dispatch Buyer", description="Buyer name printed on documents", max_length=200
@@ -147,7 +147,7 @@ class DispatchSettings(BaseSettings):
         if isinstance(value, str):
             text = value.strip().lower()
             if text == "auto":
-                return machine_cores()
+                return min(machine_cores(), 64)
             if not text.isdigit():
                 raise ValueError(f"{value!r} is not a number of processes: use 0 (render "
                                  "in a thread), a number up to 64, or auto")
