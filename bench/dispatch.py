@@ -677,6 +677,9 @@ def measure(n: int, path: str, args: argparse.Namespace, server: PrefectServer |
 def attach_spy(pid: int, out: str, *, rate: int = 200,
                subprocesses: bool = False) -> subprocess.Popen[bytes]:
     """py-spy sampling ``pid`` (all threads, idle ones left out) until SIGINT."""
+    if not (ROOT / ".venv/bin/py-spy").exists():
+        raise SystemExit("profiling needs py-spy, a tool and not a dependency of dispatch: "
+                         ".venv/bin/pip install py-spy")
     return subprocess.Popen(
         [str(ROOT / ".venv/bin/py-spy"), "record", "--format", "raw", "--rate", str(rate),
          *(["--subprocesses"] if subprocesses else []), "--pid", str(pid), "-o", out],
