@@ -408,47 +408,11 @@ def run_child(setup: Setup, path: str, *, concurrency: int, limit: int, orders_p
     if profile:
         command = [str(ROOT / ".venv/bin/py-spy"), "record", "--format", "raw", "--rate", "100",
                    "--subprocesses", "-o", profile, "--", *command]
-    log_path = setup.workdir / f"child-{path}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=log,
-                                cwd=ROOT)
-        assert proc.stdout is not None
-        result: dict[str, Any] = {}
-        machine_before = server_before = None
-        mine_before = 0.0
-        spy: subprocess.Popen[bytes] | None = None
-        for raw in proc.stdout:
-            line = raw.decode(errors="replace").strip()
-            if not line.startswith("{"):
-                continue
-            event = json.loads(line)
-            if event.get("event") == "timing":  # the child is about to start the timed call
-                if attach_profile:
-                    spy = attach_spy(proc.pid, attach_profile)
-                elif profile and server is not None:
-                    spy = attach_spy(server.proc.pid, profile.replace(".txt", "-server.txt"),
-                                     rate=100, subprocesses=True)
-                machine_before = busy_ticks()
-                server_before = server.cpu_seconds() if server else None
-                mine_before = own_cpu_seconds(exclude=(proc.pid,))
-            elif event.get("event") == "done":
-                result = event
-                if spy is not None:
-                    spy.send_signal(signal.SIGINT)
-                    spy.wait(60)
-                if machine_before is not None:
-                    busy, total = busy_ticks()
-                    result["machine_busy_cores"] = round(
-                        (busy - machine_before[0]) / max(1, total - machine_before[1])
-                        * (os.cpu_count() or 1), 2)
-                if server is not None and server_before is not None:
-                    result["server_cpu_s"] = round(server.cpu_seconds() - server_before, 2)
-                result["standins_cpu_s"] = round(
-                    own_cpu_seconds(exclude=(proc.pid,)) - mine_before, 2)
-        proc.wait()
-    if proc.returncode != 0 or not result:
-        tail = log_path.read_text(errors="replace")[-3000:]
-        raise SystemExit(f"{path} child failed (rc {proc.returncode}):\n{tail}")
+    spy_out, spy_server = attach_profile, False
+    if not attach_profile and profile and server is not None:
+        spy_out, spy_server = profile.replace(".txt", "-server.txt"), True
+    result = child_events(command, setup.workdir / f"child-{path}.log", env=env,
+                          spy_out=spy_out, spy_server=spy_server, server=server)
     result["verify"] = setup.verify()
     result["orders_per_s"] = setup.n / result["seconds"]
     return result
@@ -536,11 +500,15 @@ class Instrument:
 
         get = CompiledCache.get
 
-        def counted(cache: Any, path: Path, *args: Any) -> Any:
-            if path not in cache._entries:  # this call compiles (outside the cache's lock)
+        def counted(cache: Any, path: Path, compile_file: Any = None) -> Any:
+            compile_one = compile_file or cache._compile
+
+            def compiling(file: Path) -> Any:  # called only when the cache really compiles
                 with self.lock:
-                    self.compiles[path.name] = self.compiles.get(path.name, 0) + 1
-            return get(cache, path, *args)
+                    self.compiles[file.name] = self.compiles.get(file.name, 0) + 1
+                return compile_one(file)
+
+            return get(cache, path, compiling)
 
         CompiledCache.get = counted  # type: ignore[method-assign]
 
@@ -554,6 +522,7 @@ class Instrument:
             with contextlib.suppress(OSError):
                 cpu = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
                 key = ("sftp: paramiko transport thread" if isinstance(thread, paramiko.Transport)
+                       else "database threads" if thread.name.startswith("dispatch-db")
                        else "worker threads (all)")
                 self.threads[key] = self.threads.get(key, 0.0) + cpu
 
@@ -707,26 +676,32 @@ def floor_config(world: Any, n: int) -> dict[str, Any]:
     }
 
 
-def child_events(command: list[str], log_path: Path, exclude_self: bool = True,
-                 spy_out: str | None = None) -> dict[str, Any]:
+def child_events(command: list[str], log_path: Path, *, env: dict[str, str] | None = None,
+                 spy_out: str | None = None, spy_server: bool = False,
+                 server: PrefectServer | None = None) -> dict[str, Any]:
     """Run a child that prints ``timing`` then ``done`` JSON events; add the stand-ins' CPU
-    (this process and its other children: sshd) and the machine's busy cores over the call."""
-    env = {**os.environ, **QUIET}
+    (this process and its other children: sshd), the machine's busy cores and, given the
+    ``server``, its CPU over the timed call. ``spy_out``: py-spy the child (or, with
+    ``spy_server``, the server and its subprocesses) for the timed call only."""
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=log, cwd=ROOT)
+        proc = subprocess.Popen(command, env=env or {**os.environ, **QUIET}, stdout=subprocess.PIPE,
+                                stderr=log, cwd=ROOT)
         assert proc.stdout is not None
         result: dict[str, Any] = {}
         spy = None
-        machine_before, mine_before = (0, 0), 0.0
+        machine_before, mine_before, server_before = (0, 0), 0.0, 0.0
         for raw in proc.stdout:
             line = raw.decode(errors="replace").strip()
             if not line.startswith("{"):
                 continue
             event = json.loads(line)
-            if event.get("event") == "timing":
-                if spy_out:
+            if event.get("event") == "timing":  # the child is about to start the timed call
+                if spy_out and spy_server and server is not None:
+                    spy = attach_spy(server.proc.pid, spy_out, rate=100, subprocesses=True)
+                elif spy_out:
                     spy = attach_spy(proc.pid, spy_out)
                 machine_before = busy_ticks()
+                server_before = server.cpu_seconds() if server else 0.0
                 mine_before = own_cpu_seconds(exclude=(proc.pid,))
             elif event.get("event") == "done":
                 result = event
@@ -737,12 +712,14 @@ def child_events(command: list[str], log_path: Path, exclude_self: bool = True,
                 result["machine_busy_cores"] = round(
                     (busy - machine_before[0]) / max(1, total - machine_before[1])
                     * (os.cpu_count() or 1), 2)
+                if server is not None:
+                    result["server_cpu_s"] = round(server.cpu_seconds() - server_before, 2)
                 result["standins_cpu_s"] = round(
                     own_cpu_seconds(exclude=(proc.pid,)) - mine_before, 2)
         proc.wait()
     if proc.returncode != 0 or not result:
         tail = log_path.read_text(errors="replace")[-3000:]
-        raise SystemExit(f"child failed (rc {proc.returncode}):\n{tail}")
+        raise SystemExit(f"{log_path.stem} failed (rc {proc.returncode}):\n{tail}")
     return result
 
 
@@ -795,20 +772,25 @@ def measure_plain_cpu(n: int, args: argparse.Namespace, db_kind: str,
     return result
 
 
-MAIN_STEPS = ("db: claim", "db: load job (reads + context)", "db: count attempt",
-              "db: record delivered", "db: release job", "render B2B bodies",
-              "email: MIME build", "email: MIME serialise")
+DB_STEPS = ("db: claim", "db: load job (reads + context)", "db: count attempt",
+            "db: record delivered", "db: release job")
+MAIN_STEPS = ("render B2B bodies", "email: MIME build", "email: MIME serialise")
 
 
 def plain_steps(result: dict[str, Any], n: int) -> dict[str, float]:
-    """The instrumented child's CPU per order by step (ms), from thread CPU clocks."""
+    """The instrumented child's CPU per order by step (ms), from thread CPU clocks. The
+    database steps run on the run loop's database threads (``dispatcher.off_loop``)."""
     steps, threads = result.get("steps_s", {}), result.get("threads_s", {})
     if not steps:
         return {}
-    out = {k: steps[k] for k in MAIN_STEPS if k in steps}
+    out = {k: steps[k] for k in DB_STEPS if k in steps}
+    out["database threads: the rest (hand-offs)"] = (
+        threads.get("database threads", 0.0) - sum(out.values()))
+    main = {k: steps[k] for k in MAIN_STEPS if k in steps}
+    out.update(main)
     out["loop thread: the rest (event loop, async SMTP/HTTP, send_group, tally)"] = (
-        result["main_thread_s"] - sum(out.values()))
-    workers = {k: v for k, v in steps.items() if k not in MAIN_STEPS}
+        result["main_thread_s"] - sum(main.values()))
+    workers = {k: v for k, v in steps.items() if k not in DB_STEPS + MAIN_STEPS}
     out.update(sorted(workers.items()))
     out["worker threads: the rest (pool hand-offs, getaddrinfo)"] = (
         threads.get("worker threads (all)", 0.0) - sum(workers.values()))
