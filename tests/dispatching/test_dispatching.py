@@ -7,11 +7,13 @@ import asyncio
 import hashlib
 import json
 import os
+import threading
+from typing import Any
 
 import pytest
 
 from dispatch.channels import ChannelSet
-from dispatch.dispatching import run
+from dispatch.dispatching import run, send
 from dispatch.dispatching.dispatcher import Dispatcher, OrderJobs
 from dispatch.dispatching.outcomes import Tally
 from dispatch.store import outbox
@@ -265,6 +267,39 @@ def test_an_unexpected_channel_error_is_retried_and_never_carries_the_secret(
     assert row["Status"] == "Pending" and "Illegal header value" in row["Error"]
     for text in (row["Error"], caplog.text, json.dumps(row)):
         assert secret not in text and repr(secret)[1:-1] not in text
+
+
+def test_a_held_database_step_does_not_stop_other_orders_sends(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run loop's database steps run off the event loop: while one send's attempt is
+    held in its database step (as a commit waits for PostgreSQL), another order's send
+    goes out and is recorded. On the event loop, the hold would stop every send."""
+    orders = {env.order(all_channels_order()), env.order(all_channels_order())}
+    held: list[set[int]] = []
+    waited: list[bool] = []
+    lock, other_recorded = threading.Lock(), threading.Event()
+    start_attempt, record_delivered = send._start_attempt, outbox.record_delivered
+
+    def holding(d: Dispatcher, job: Any, group: Any, documents: Any) -> bool:
+        with lock:
+            first = not held
+            if first:
+                held.append(set(group.ids))
+        if first:
+            waited.append(other_recorded.wait(30))
+        return start_attempt(d, job, group, documents)
+
+    def recording(conn: Any, *, delivery_id: int, **kwargs: Any) -> None:
+        if held and delivery_id not in held[0]:
+            other_recorded.set()
+        record_delivered(conn, delivery_id=delivery_id, **kwargs)
+
+    monkeypatch.setattr(send, "_start_attempt", holding)
+    monkeypatch.setattr(outbox, "record_delivered", recording)
+    outcomes = env.run_due(concurrency=2, orders_per_task=1)
+    assert waited == [True]
+    assert {o.order_id for o in outcomes} == orders
+    assert {o.status for o in outcomes} == {"Delivered"}
 
 
 def test_a_render_pool_sends_the_same_bytes_as_rendering_in_a_thread(env: Env) -> None:
